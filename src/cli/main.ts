@@ -1,0 +1,113 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { buildDeps } from '../deps.ts';
+import { createLogger } from '../logger.ts';
+import { loadConfig } from '../config.ts';
+import { serve } from './serve.ts';
+
+/** Exit codes: 0 done; 1 failed; 2 bad usage. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+const HELP = `tessera — payment-card tokenization
+
+Usage: tessera <command> [options]
+
+Commands:
+  serve                          Serve the API (and the in-process worker). Default command of npm start.
+  migrate                        Apply pending database migrations.
+  merchants create --name NAME   Create a merchant; prints its id, keys and webhook secret once.
+      [--notify-url URL]
+
+Options:
+  --json                         Print exactly one JSON document on stdout (logs go to stderr).
+  -h, --help                     Show help.
+
+Environment: PORT, HOST, TESSERA_DATA_DIR, DATABASE_URL, LOG_LEVEL, TESSERA_MASTER_KEY, TESSERA_ENV
+(see README.md). Exit codes: 0 success, 1 failure, 2 bad usage.
+`;
+
+class UsageError extends Error {}
+
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O) {
+  try {
+    const all = { ...options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+    return parseArgs({ args, options: all, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** CLI commands log to stderr only, so `--json` output on stdout stays one document. */
+async function cliDeps() {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
+  return buildDeps({ config, logger });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  try {
+    if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+      process.stdout.write(HELP);
+      return EXIT.ok;
+    }
+    if (command === 'serve') {
+      const { values } = parse(argv.slice(1), {});
+      if (values.help) return help('tessera serve\n\nServes the API on HOST:PORT with the in-process worker.\n');
+      await serve();
+      return EXIT.ok;
+    }
+    if (command === 'migrate') {
+      const { values } = parse(argv.slice(1), {});
+      if (values.help) return help('tessera migrate [--json]\n\nApplies pending migrations to the configured database.\n');
+      const deps = await cliDeps();
+      await deps.close();
+      output(values.json === true, { migrated: true, engine: deps.db.engine }, `Database (${deps.db.engine}) is up to date.`);
+      return EXIT.ok;
+    }
+    if (command === 'merchants' && sub === 'create') {
+      const { values } = parse(rest, { name: { type: 'string' }, 'notify-url': { type: 'string' } });
+      if (values.help) return help('tessera merchants create --name NAME [--notify-url URL] [--json]\n');
+      const name = typeof values.name === 'string' ? values.name.trim() : '';
+      if (!name) throw new UsageError('--name is required.');
+      const notifyUrl = values['notify-url'];
+      if (typeof notifyUrl === 'string' && !/^https?:\/\/\S+$/.test(notifyUrl)) throw new UsageError('--notify-url must be an http(s) URL.');
+      const deps = await cliDeps();
+      try {
+        const m = await deps.services.merchants.create({ name, notificationUrl: typeof notifyUrl === 'string' ? notifyUrl : undefined });
+        output(
+          values.json === true,
+          { id: m.id, name: m.name, publicKey: m.publicKey, privateKey: m.privateKey, webhookSecret: m.webhookSecret, notificationUrl: m.notificationUrl },
+          [
+            `Merchant created: ${m.name}`,
+            `  id:            ${m.id}`,
+            `  publicKey:     ${m.publicKey}`,
+            `  privateKey:    ${m.privateKey}`,
+            `  webhookSecret: ${m.webhookSecret}`,
+            '',
+            'The private key and webhook secret are shown only now: store them safely.',
+          ].join('\n'),
+        );
+      } finally {
+        await deps.close();
+      }
+      return EXIT.ok;
+    }
+    throw new UsageError(`unknown command: ${[command, sub].filter(Boolean).join(' ')}`);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`tessera: ${err.message}\nRun 'tessera --help' for usage.\n`);
+      return EXIT.usage;
+    }
+    process.stderr.write(`tessera: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.failed;
+  }
+}
+
+function help(text: string): number {
+  process.stdout.write(text);
+  return EXIT.ok;
+}
+
+function output(json: boolean, data: unknown, human: string): void {
+  process.stdout.write(json ? JSON.stringify(data) + '\n' : human + '\n');
+}

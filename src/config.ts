@@ -1,0 +1,76 @@
+import { resolve, join } from 'node:path';
+
+/** Every setting Tessera reads, with its default. Built once from the environment in `deps.ts`. */
+export interface Config {
+  /** `PORT`. Default 8080. */
+  port: number;
+  /** `HOST`. Default 127.0.0.1. */
+  host: string;
+  /** `TESSERA_DATA_DIR`: the SQLite file and, in sandbox mode, the generated master key. Default `./data`. */
+  dataDir: string;
+  /** `DATABASE_URL`: a `postgres://` URL selects PostgreSQL. Default unset (embedded SQLite). */
+  databaseUrl: string | undefined;
+  /** `LOG_LEVEL`. Default `info`. */
+  logLevel: string;
+  /** `TESSERA_ENV`: `sandbox` (default) or `production` (requires `TESSERA_MASTER_KEY`). */
+  env: string;
+  /** `TESSERA_MASTER_KEY`: base64 of 32 bytes. Default: generated into the data dir in sandbox mode. */
+  masterKey: string | undefined;
+  /** `TESSERA_TEMP_TOKEN_TTL_S`: lifetime of temporary tokens. Default 900 (15 minutes). */
+  tempTokenTtlMs: number;
+  /** `TESSERA_RETRY_BASE_MS`: first retry delay of background work. Default 1000. */
+  retryBaseMs: number;
+  /** `TESSERA_RETRY_MAX_ATTEMPTS`: attempts before background work is dead. Default 15. */
+  retryMaxAttempts: number;
+  /** `TESSERA_WORKER_POLL_MS`: how often an idle worker looks for due jobs. Default 250. */
+  workerPollMs: number;
+  /** `TESSERA_PURGE_INTERVAL_S`: how often expired tokens and lapsed CVCs are erased. Default 60. */
+  purgeIntervalMs: number;
+  /** `TESSERA_SANDBOX_LATENCY_MS`: `0` or a range like `1000-3000`. Default 0. */
+  sandboxLatency: { min: number; max: number };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer ≥ ${min}.`);
+  return value;
+}
+
+function range(env: NodeJS.ProcessEnv, name: string): { min: number; max: number } {
+  const raw = env[name] ?? '0';
+  const match = /^(\d+)(?:-(\d+))?$/.exec(raw.trim());
+  if (!match) throw new ConfigError(`${name} must be a number of ms or a range like 1000-3000.`);
+  const min = Number(match[1]);
+  const max = match[2] === undefined ? min : Number(match[2]);
+  if (max < min) throw new ConfigError(`${name}: the range must go from low to high.`);
+  return { min, max };
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = resolve(env.TESSERA_DATA_DIR || './data');
+  return {
+    port: int(env, 'PORT', 8080),
+    host: env.HOST || '127.0.0.1',
+    dataDir,
+    databaseUrl: env.DATABASE_URL || undefined,
+    logLevel: env.LOG_LEVEL || 'info',
+    env: env.TESSERA_ENV || 'sandbox',
+    masterKey: env.TESSERA_MASTER_KEY || undefined,
+    tempTokenTtlMs: int(env, 'TESSERA_TEMP_TOKEN_TTL_S', 900, 1) * 1000,
+    retryBaseMs: int(env, 'TESSERA_RETRY_BASE_MS', 1000, 1),
+    retryMaxAttempts: int(env, 'TESSERA_RETRY_MAX_ATTEMPTS', 15, 1),
+    workerPollMs: int(env, 'TESSERA_WORKER_POLL_MS', 250, 1),
+    purgeIntervalMs: int(env, 'TESSERA_PURGE_INTERVAL_S', 60, 1) * 1000,
+    sandboxLatency: range(env, 'TESSERA_SANDBOX_LATENCY_MS'),
+  };
+}
+
+export function sqlitePath(config: Config): string {
+  return join(config.dataDir, 'tessera.db');
+}

@@ -1,0 +1,77 @@
+import type { Logger } from 'pino';
+import { createHmac } from 'node:crypto';
+import { loadConfig, sqlitePath, type Config } from './config.ts';
+import { createLogger } from './logger.ts';
+import { openDatabase, migrateToLatest, type Db } from './storage/database.ts';
+import { deriveKey, loadMasterKey } from './vault/master-key.ts';
+import { Vault } from './vault/vault.ts';
+import { SandboxAcquirer } from './sandbox/acquirer.ts';
+import { Worker, type TaskHandler } from './jobs/worker.ts';
+import { createAuthService } from './services/auth.ts';
+import { createMerchantService } from './services/merchants.ts';
+import { createCustomerService } from './services/customers.ts';
+import { createTokenService, TASK_PURGE_EXPIRED, TASK_RELEASE_HOLD } from './services/tokens.ts';
+
+/**
+ * The composition root: the only place that builds config, logger, database, vault, sandbox,
+ * services and the worker. Everything else receives what it needs.
+ */
+export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Logger; config?: Config } = {}) {
+  const config = options.config ?? loadConfig(options.env);
+  const log = options.logger ?? createLogger(config.logLevel);
+  const master = loadMasterKey({
+    configured: config.masterKey,
+    dataDir: config.dataDir,
+    env: config.env,
+    warn: (m) => log.warn(m),
+  });
+  const db: Db = openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: sqlitePath(config) });
+  await migrateToLatest(db);
+
+  const now = () => Date.now();
+  const vault = new Vault(db.kysely, master);
+  const sandboxKey = deriveKey(master, 'sandbox-fingerprint');
+  const { min, max } = config.sandboxLatency;
+  const acquirer = new SandboxAcquirer(db.kysely, {
+    fingerprint: (pan) => createHmac('sha256', sandboxKey).update(pan).digest('hex'),
+    latency: max > 0 ? () => min + Math.random() * (max - min) : undefined,
+  });
+
+  const handlers = new Map<string, TaskHandler>();
+  const worker = new Worker(db, log, handlers, { pollMs: config.workerPollMs, retryBaseMs: config.retryBaseMs });
+
+  const auth = createAuthService({ db, jwtKey: deriveKey(master, 'merchant-jwt'), now });
+  const merchants = createMerchantService({ db, vault, now });
+  const customers = createCustomerService({ db, vault, now, pendingCvcMs: config.tempTokenTtlMs });
+  const tokens = createTokenService({
+    db,
+    vault,
+    acquirer,
+    customers,
+    log,
+    now,
+    nudge: () => worker.nudge(),
+    tempTokenTtlMs: config.tempTokenTtlMs,
+    purgeIntervalMs: config.purgeIntervalMs,
+    retryMaxAttempts: config.retryMaxAttempts,
+  });
+
+  handlers.set(TASK_RELEASE_HOLD, (payload, job) => tokens.releaseValidationHold(payload, job));
+  handlers.set(TASK_PURGE_EXPIRED, () => tokens.purgeExpired());
+
+  return {
+    config,
+    log,
+    db,
+    vault,
+    acquirer,
+    worker,
+    services: { auth, merchants, customers, tokens },
+    async close() {
+      await worker.stop();
+      await db.close();
+    },
+  };
+}
+
+export type Deps = Awaited<ReturnType<typeof buildDeps>>;

@@ -1,0 +1,93 @@
+/**
+ * The one error registry of Tessera.
+ *
+ * Every error a client can see has a stable code from this closed set, one HTTP status, and
+ * whether a retry can succeed. Each face renders the same `TesseraError` in its own envelope
+ * (see `src/http/errors.ts`). Messages are written here or by the thrower and must never contain
+ * card data, keys or secrets: they are shown to clients and logged.
+ */
+export const ERROR_STATUS = {
+  // 400: the request is wrong and will stay wrong.
+  invalid_json: 400,
+  invalid_request: 400,
+  invalid_field: 400,
+  missing_field: 400,
+  unknown_field: 400,
+  invalid_number: 400,
+  invalid_expiry_month: 400,
+  invalid_expiry_year: 400,
+  card_expired: 400,
+  invalid_cvc: 400,
+  invalid_name: 400,
+  invalid_installments: 400,
+  // 401: who is calling is unknown.
+  unauthorized: 401,
+  // 402: the card network said no.
+  card_declined: 402,
+  insufficient_funds: 402,
+  lost_card: 402,
+  stolen_card: 402,
+  expired_card: 402,
+  incorrect_cvc: 402,
+  processing_error: 402,
+  authentication_required: 402,
+  // 404 / 410: not there (or not yours: tenants never learn of each other's ids).
+  not_found: 404,
+  route_not_found: 404,
+  token_not_found: 404,
+  customer_not_found: 404,
+  card_not_found: 404,
+  token_expired: 410,
+  // 405 / 409 / 413 / 415 / 429
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  // 5xx: our fault or a dependency's; retryable.
+  internal_error: 500,
+  service_unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** Codes that mean the card network declined: rendered with `decline_code` as well. */
+export const DECLINE_CODES = [
+  'card_declined',
+  'insufficient_funds',
+  'lost_card',
+  'stolen_card',
+  'expired_card',
+  'incorrect_cvc',
+  'processing_error',
+  'authentication_required',
+] as const satisfies readonly ErrorCode[];
+
+export type DeclineCode = (typeof DECLINE_CODES)[number];
+
+export function isDeclineCode(code: string): code is DeclineCode {
+  return (DECLINE_CODES as readonly string[]).includes(code);
+}
+
+export function isRetryable(status: number): boolean {
+  return status === 429 || status >= 500;
+}
+
+/** A fault a client can act on. `param` names the request field at fault, when there is one. */
+export class TesseraError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly param: string | undefined;
+
+  constructor(code: ErrorCode, message: string, param?: string) {
+    super(message);
+    this.name = 'TesseraError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.param = param;
+  }
+}
+
+export function invalid(code: ErrorCode, param: string, message: string): TesseraError {
+  return new TesseraError(code, message, param);
+}

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Deps } from '../deps.ts';
+import { TesseraError } from '../domain/errors.ts';
+import { sendError } from './errors.ts';
+import { merchantVaultRoutes } from './routes/merchant-vault.ts';
+
+/** Body limit of the merchant face. 64 KiB. */
+export const MERCHANT_BODY_LIMIT = 64 * 1024;
+
+/** Builds the HTTP app over already-built deps. Does not listen. */
+export async function buildApp(deps: Deps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: MERCHANT_BODY_LIMIT,
+    genReqId: () => 'req_' + randomBytes(10).toString('hex'),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    ajv: {
+      customOptions: {
+        // Validate, never repair: unknown fields are refused, types are not coerced.
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: false,
+        allErrors: false,
+      },
+    },
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // One line per request: method, route pattern (never the raw URL, which may carry a token), status.
+  const logRequests = deps.log.isLevelEnabled('info');
+  app.addHook('onResponse', async (request, reply) => {
+    if (!logRequests) return;
+    request.log.info(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
+  app.setNotFoundHandler((request, reply) => sendError(request, reply, new TesseraError('route_not_found', 'No such route.')));
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tessera',
+        version: '0.1.0',
+        description:
+          'Payment-card tokenization: the merchant vault face (`/api`, Ecart Pay style). Errors share one envelope: `{code, message, param, request_id}`.',
+      },
+      components: {
+        securitySchemes: {
+          merchantKeys: { type: 'http', scheme: 'basic', description: 'publicKey:privateKey' },
+          merchantJwt: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'The JWT from /api/authorizations/token, with or without `Bearer `.' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/health', { schema: { tags: ['operations'], summary: 'Alive and ready to serve' } }, async () => ({ status: 'ok' }));
+
+  await app.register(merchantVaultRoutes(deps), { prefix: '/api' });
+  return app;
+}

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Db } from '../storage/database.ts';
+import { claimJobs, completeJob, failJob, rescheduleJob, type JobRow } from '../storage/repos/jobs.ts';
+
+/** What a task handler may ask for after succeeding: run again at a given time (recurring work). */
+export type TaskResult = void | { rescheduleAt: number };
+
+/** A task fails by throwing; the queue persists the attempt and the error, then retries with backoff. */
+export type TaskHandler = (payload: unknown, job: JobRow) => Promise<TaskResult>;
+
+export interface WorkerOptions {
+  /** How often to look for due jobs when idle. Default 250 ms. */
+  pollMs?: number;
+  /** Jobs run at once by this worker. Default 16. */
+  concurrency?: number;
+  /** A claimed job not finished by then is taken by another worker. Default 60 s. */
+  lockMs?: number;
+  /** First retry delay, doubled each attempt, with jitter. Default 1000 ms. */
+  retryBaseMs?: number;
+  /** Retry delay cap. Default one hour. */
+  retryMaxMs?: number;
+}
+
+export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
+  const exp = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  // Full jitter on the upper half: spread retries without ever retrying sooner than half the delay.
+  return Math.round(exp / 2 + Math.random() * (exp / 2));
+}
+
+/** The loop that claims due jobs from the `jobs` table and runs their handlers. */
+export class Worker {
+  readonly id = `worker-${randomUUID().slice(0, 8)}`;
+  readonly #db: Db;
+  readonly #log: Logger;
+  readonly #handlers: Map<string, TaskHandler>;
+  readonly #opts: Required<WorkerOptions>;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #nudged = false;
+  /** When the loop last went round: readiness reads it. */
+  lastTickAt = 0;
+
+  constructor(db: Db, log: Logger, handlers: Map<string, TaskHandler>, opts: WorkerOptions = {}) {
+    this.#db = db;
+    this.#log = log;
+    this.#handlers = handlers;
+    this.#opts = {
+      pollMs: opts.pollMs ?? 250,
+      concurrency: opts.concurrency ?? 16,
+      lockMs: opts.lockMs ?? 60_000,
+      retryBaseMs: opts.retryBaseMs ?? 1000,
+      retryMaxMs: opts.retryMaxMs ?? 3_600_000,
+    };
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** Look for work now (called after a transaction that enqueued jobs commits). */
+  nudge(): void {
+    this.#nudged = true;
+    this.#wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  /** Runs due jobs until none is left (tests and one-shot commands). */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.#tick();
+      total += n;
+      if (n === 0) return total;
+    }
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      let claimed = 0;
+      try {
+        claimed = await this.#tick();
+      } catch (err) {
+        this.#log.error({ err: describe(err) }, 'worker: claiming jobs failed');
+      }
+      if (claimed > 0 || !this.#running) continue;
+      if (this.#nudged) {
+        this.#nudged = false;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        this.#timer = setTimeout(resolve, this.#opts.pollMs);
+      });
+      clearTimeout(this.#timer);
+      this.#wake = undefined;
+    }
+  }
+
+  async #tick(): Promise<number> {
+    this.lastTickAt = Date.now();
+    this.#nudged = false;
+    const jobs = await claimJobs(this.#db, this.id, this.#opts.concurrency, this.#opts.lockMs, Date.now());
+    await Promise.all(jobs.map((job) => this.#runJob(job)));
+    return jobs.length;
+  }
+
+  async #runJob(job: JobRow): Promise<void> {
+    const handler = this.#handlers.get(job.task);
+    const db = this.#db.kysely;
+    try {
+      if (!handler) throw new Error(`no handler for task ${job.task}`);
+      const result = await handler(JSON.parse(job.payload), job);
+      if (result && 'rescheduleAt' in result) await rescheduleJob(db, job.id, this.id, result.rescheduleAt, Date.now());
+      else await completeJob(db, job.id, this.id);
+    } catch (err) {
+      const message = describe(err);
+      const now = Date.now();
+      const retryAt = now + backoffMs(job.attempts, this.#opts.retryBaseMs, this.#opts.retryMaxMs);
+      try {
+        const outcome = await failJob(db, job, this.id, message, retryAt, now);
+        this.#log.warn({ job: job.id, task: job.task, attempt: job.attempts, outcome, err: message }, 'job failed');
+      } catch (saveErr) {
+        // The lock expires and another pass retries it: nothing is lost.
+        this.#log.error({ job: job.id, err: describe(saveErr) }, 'job failure could not be recorded');
+      }
+    }
+  }
+}
+
+/** An error as one safe line: handlers never put card data in their messages. */
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

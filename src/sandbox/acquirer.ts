@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import type { Acquirer, AuthorizationRecord, AuthorizeRequest, AuthorizeResult } from '../domain/network.ts';
+import type { Executor } from '../storage/repos/executor.ts';
+import {
+  findSandboxAuthorization,
+  findSandboxAuthorizationByReference,
+  insertSandboxAuthorization,
+  updateSandboxAuthorization,
+  type SandboxAuthorizationRow,
+} from '../storage/repos/sandbox-authorizations.ts';
+import { scenarioOf } from './test-cards.ts';
+
+export interface SandboxAcquirerOptions {
+  /** Fingerprints the card for the sandbox's own records (never the PAN itself). */
+  fingerprint: (pan: string) => string;
+  /** Simulated network latency per call, in ms. Default none. */
+  latency?: () => number;
+}
+
+/**
+ * A deterministic acquirer: the card number picks the outcome (see `test-cards.ts`); state is kept
+ * in `sandbox_authorizations` so holds, captures and voids can be inspected after the fact.
+ */
+export class SandboxAcquirer implements Acquirer {
+  readonly #db: Executor;
+  readonly #opts: SandboxAcquirerOptions;
+
+  constructor(db: Executor, opts: SandboxAcquirerOptions) {
+    this.#db = db;
+    this.#opts = opts;
+  }
+
+  async authorize(request: AuthorizeRequest): Promise<AuthorizeResult> {
+    await this.#delay();
+    const existing = await findSandboxAuthorizationByReference(this.#db, request.merchantId, request.reference);
+    if (existing) return resultOf(existing);
+    const scenario = scenarioOf(request.card.pan);
+    const reason = scenario.kind === 'decline' ? scenario.reason : scenario.kind === 'step_up' ? 'authentication_required' : null;
+    const now = Date.now();
+    const row: SandboxAuthorizationRow = {
+      id: `auth_${randomUUID().replaceAll('-', '')}`,
+      merchant_id: request.merchantId,
+      reference: request.reference,
+      card_fingerprint: this.#opts.fingerprint(request.card.pan),
+      amount: request.amount,
+      currency: request.currency,
+      captured_amount: 0,
+      status: reason ? 'declined' : 'authorized',
+      decline_reason: reason,
+      created_at: now,
+      updated_at: now,
+    };
+    const inserted = await insertSandboxAuthorization(this.#db, row);
+    if (!inserted) {
+      // A concurrent retry with the same reference won: answer what it got.
+      const winner = await findSandboxAuthorizationByReference(this.#db, request.merchantId, request.reference);
+      if (winner) return resultOf(winner);
+    }
+    return resultOf(row);
+  }
+
+  async capture(authorizationId: string, amount: number): Promise<void> {
+    await this.#delay();
+    const auth = await this.#get(authorizationId);
+    if (auth.status === 'captured' && auth.captured_amount === amount) return;
+    if (auth.status !== 'authorized') throw new AcquirerError(`cannot capture an authorization that is ${auth.status}`);
+    if (!Number.isInteger(amount) || amount <= 0 || amount > auth.amount) {
+      throw new AcquirerError('capture amount must be positive and at most the authorized amount');
+    }
+    await updateSandboxAuthorization(this.#db, authorizationId, { status: 'captured', captured_amount: amount, updated_at: Date.now() });
+  }
+
+  async void(authorizationId: string): Promise<void> {
+    await this.#delay();
+    const auth = await this.#get(authorizationId);
+    if (auth.status === 'voided') return;
+    if (auth.status === 'declined') throw new AcquirerError('cannot void a declined authorization');
+    await updateSandboxAuthorization(this.#db, authorizationId, { status: 'voided', updated_at: Date.now() });
+  }
+
+  async findByReference(merchantId: string, reference: string): Promise<AuthorizationRecord | undefined> {
+    const row = await findSandboxAuthorizationByReference(this.#db, merchantId, reference);
+    return row ? recordOf(row) : undefined;
+  }
+
+  async #get(id: string): Promise<SandboxAuthorizationRow> {
+    const auth = await findSandboxAuthorization(this.#db, id);
+    if (!auth) throw new AcquirerError('unknown authorization');
+    return auth;
+  }
+
+  async #delay(): Promise<void> {
+    const ms = this.#opts.latency?.() ?? 0;
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+  }
+}
+
+export class AcquirerError extends Error {
+  override name = 'AcquirerError';
+}
+
+function resultOf(row: SandboxAuthorizationRow): AuthorizeResult {
+  if (row.status === 'declined') {
+    return { status: 'declined', reason: (row.decline_reason ?? 'card_declined') as never, authorizationId: row.id };
+  }
+  return { status: 'approved', authorizationId: row.id };
+}
+
+function recordOf(row: SandboxAuthorizationRow): AuthorizationRecord {
+  return {
+    id: row.id,
+    status: row.status as AuthorizationRecord['status'],
+    amount: row.amount,
+    capturedAmount: row.captured_amount,
+    currency: row.currency,
+    declineReason: row.decline_reason,
+  };
+}

@@ -1,0 +1,64 @@
+import type { Updateable } from 'kysely';
+import type { TokensTable } from '../schema.ts';
+import type { Executor } from './executor.ts';
+
+export type TokenRow = TokensTable;
+
+export async function insertToken(db: Executor, row: TokenRow): Promise<void> {
+  await db.insertInto('tokens').values(row).execute();
+}
+
+/** A merchant's own live token by hash; another merchant's token finds nothing. */
+export async function findToken(db: Executor, merchantId: string, tokenHash: string): Promise<TokenRow | undefined> {
+  return db
+    .selectFrom('tokens')
+    .selectAll()
+    .where('token_hash', '=', tokenHash)
+    .where('merchant_id', '=', merchantId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+}
+
+export async function findTokenByHash(db: Executor, tokenHash: string): Promise<TokenRow | undefined> {
+  return db.selectFrom('tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+}
+
+export async function updateToken(db: Executor, tokenHash: string, patch: Updateable<TokensTable>): Promise<void> {
+  await db.updateTable('tokens').set(patch).where('token_hash', '=', tokenHash).execute();
+}
+
+export async function removeToken(db: Executor, tokenHash: string): Promise<void> {
+  await db.deleteFrom('tokens').where('token_hash', '=', tokenHash).execute();
+}
+
+/** Deletes a token: its ciphertexts are erased at once. */
+export async function deleteToken(db: Executor, merchantId: string, tokenHash: string, now: number): Promise<boolean> {
+  const result = await db
+    .updateTable('tokens')
+    .set({ deleted_at: now, card_ct: null, cvc_ct: null })
+    .where('token_hash', '=', tokenHash)
+    .where('merchant_id', '=', merchantId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/**
+ * Expired temporary tokens lose their card data at once (their row stays a day so a late use can be
+ * told `token_expired`), and rows past that grace, or deleted, go. Returns what it did.
+ */
+export async function purgeExpiredTokens(db: Executor, now: number, graceMs: number): Promise<{ erased: number; removed: number }> {
+  const erased = await db
+    .updateTable('tokens')
+    .set({ card_ct: null, cvc_ct: null })
+    .where('expires_at', '<=', now)
+    .where('card_ct', 'is not', null)
+    .executeTakeFirst();
+  const removed = await db
+    .deleteFrom('tokens')
+    .where((eb) =>
+      eb.or([eb('expires_at', '<=', now - graceMs), eb.and([eb('deleted_at', 'is not', null), eb('deleted_at', '<=', now - graceMs)])]),
+    )
+    .executeTakeFirst();
+  return { erased: Number(erased.numUpdatedRows), removed: Number(removed.numDeletedRows) };
+}

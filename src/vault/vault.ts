@@ -1,0 +1,130 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Card } from '../domain/card.ts';
+import type { Executor } from '../storage/repos/executor.ts';
+import { findActiveDataKey, findDataKey, insertDataKey } from '../storage/repos/data-keys.ts';
+import { open, seal, VaultIntegrityError } from './cipher.ts';
+import type { MasterKey } from './master-key.ts';
+
+type Purpose = 'data' | 'fingerprint';
+
+/** How long the active data-key version of a tenant is trusted from memory. Default 60 s. */
+const ACTIVE_VERSION_TTL_MS = 60_000;
+
+export interface CardFingerprints {
+  /** HMAC of the PAN: the same card whatever its expiry. */
+  pan: string;
+  /** HMAC of PAN + expiry: the same card as printed. */
+  panExp: string;
+}
+
+/**
+ * Envelope encryption. The master key (KEK) wraps one data key per tenant and purpose; data keys
+ * encrypt card data with AES-256-GCM bound to the row (AAD). Ciphertexts are text:
+ * `v<data key version>.<base64url(iv ‖ ciphertext ‖ tag)>`. Unwrapped keys stay in memory only.
+ */
+export class Vault {
+  readonly #db: Executor;
+  readonly #master: MasterKey;
+  readonly #keys = new Map<string, Buffer>();
+  readonly #active = new Map<string, { version: number; until: number }>();
+
+  constructor(db: Executor, master: MasterKey) {
+    this.#db = db;
+    this.#master = master;
+  }
+
+  get masterKeyId(): string {
+    return this.#master.id;
+  }
+
+  /** Creates a tenant's data and fingerprint keys, in the caller's transaction. */
+  async createTenantKeys(trx: Executor, tenantId: string, now: number): Promise<void> {
+    for (const purpose of ['data', 'fingerprint'] as const) {
+      const key = randomBytes(32);
+      await insertDataKey(trx, {
+        tenant_id: tenantId,
+        purpose,
+        version: 1,
+        wrapped_key: this.#wrap(key, tenantId, purpose, 1),
+        kek_id: this.#master.id,
+        status: 'active',
+        created_at: now,
+      });
+      this.#keys.set(`${tenantId}:${purpose}:1`, key);
+      this.#active.set(`${tenantId}:${purpose}`, { version: 1, until: Date.now() + ACTIVE_VERSION_TTL_MS });
+    }
+  }
+
+  /** `db`: pass the open transaction when called inside one (SQLite has a single connection). */
+  async encrypt(tenantId: string, plaintext: string, aad: string, db?: Executor): Promise<string> {
+    const { version, key } = await this.#activeKey(tenantId, 'data', db);
+    return `v${version}.` + seal(key, Buffer.from(plaintext, 'utf8'), aad).toString('base64url');
+  }
+
+  async decrypt(tenantId: string, ciphertext: string, aad: string, db?: Executor): Promise<string> {
+    const dot = ciphertext.indexOf('.');
+    const version = Number(ciphertext.slice(1, dot));
+    if (ciphertext[0] !== 'v' || dot < 2 || !Number.isInteger(version)) throw new VaultIntegrityError();
+    const key = await this.#key(tenantId, 'data', version, db);
+    return open(key, Buffer.from(ciphertext.slice(dot + 1), 'base64url'), aad).toString('utf8');
+  }
+
+  async encryptCard(tenantId: string, card: Card, aad: string, db?: Executor): Promise<string> {
+    return this.encrypt(tenantId, JSON.stringify([card.pan, card.expMonth, card.expYear, card.name]), aad, db);
+  }
+
+  async decryptCard(tenantId: string, ciphertext: string, aad: string, db?: Executor): Promise<Card> {
+    const [pan, expMonth, expYear, name] = JSON.parse(await this.decrypt(tenantId, ciphertext, aad, db)) as string[];
+    return { pan: pan ?? '', expMonth: expMonth ?? '', expYear: expYear ?? '', name: name ?? '' };
+  }
+
+  async fingerprints(
+    tenantId: string,
+    card: Pick<Card, 'pan' | 'expMonth' | 'expYear'>,
+    db?: Executor,
+  ): Promise<CardFingerprints> {
+    const { key } = await this.#activeKey(tenantId, 'fingerprint', db);
+    return {
+      pan: createHmac('sha256', key).update(card.pan).digest('hex'),
+      panExp: createHmac('sha256', key).update(`${card.pan}|${card.expMonth}|${card.expYear}`).digest('hex'),
+    };
+  }
+
+  #wrap(key: Buffer, tenantId: string, purpose: Purpose, version: number): string {
+    return seal(this.#master.key, key, `dek:${tenantId}:${purpose}:${version}`).toString('base64url');
+  }
+
+  async #activeKey(tenantId: string, purpose: Purpose, db = this.#db): Promise<{ version: number; key: Buffer }> {
+    const cacheKey = `${tenantId}:${purpose}`;
+    const now = Date.now();
+    const cached = this.#active.get(cacheKey);
+    if (cached && cached.until > now) {
+      const key = this.#keys.get(`${cacheKey}:${cached.version}`);
+      if (key) return { version: cached.version, key };
+    }
+    const row = await findActiveDataKey(db, tenantId, purpose);
+    if (!row) throw new Error(`no active ${purpose} key for tenant`);
+    const key = this.#unwrap(row.wrapped_key, row.kek_id, tenantId, purpose, row.version);
+    this.#keys.set(`${cacheKey}:${row.version}`, key);
+    this.#active.set(cacheKey, { version: row.version, until: now + ACTIVE_VERSION_TTL_MS });
+    return { version: row.version, key };
+  }
+
+  async #key(tenantId: string, purpose: Purpose, version: number, db = this.#db): Promise<Buffer> {
+    const cacheKey = `${tenantId}:${purpose}:${version}`;
+    const cached = this.#keys.get(cacheKey);
+    if (cached) return cached;
+    const row = await findDataKey(db, tenantId, purpose, version);
+    if (!row) throw new VaultIntegrityError();
+    const key = this.#unwrap(row.wrapped_key, row.kek_id, tenantId, purpose, version);
+    this.#keys.set(cacheKey, key);
+    return key;
+  }
+
+  #unwrap(wrapped: string, kekId: string, tenantId: string, purpose: Purpose, version: number): Buffer {
+    if (kekId !== this.#master.id) {
+      throw new Error(`data key wrapped by master key ${kekId}, but the loaded master key is ${this.#master.id}`);
+    }
+    return open(this.#master.key, Buffer.from(wrapped, 'base64url'), `dek:${tenantId}:${purpose}:${version}`);
+  }
+}
