@@ -49,6 +49,8 @@ describe('bad input on POST /api/tokens', () => {
     ['fixed_installments not a boolean', rawCard({ fixed_installments: 1 }), 'invalid_field', 'fixed_installments'],
     ['id and card details', { id: '0'.repeat(24), number: CARDS.visa }, 'invalid_request', 'id'],
     ['empty body object', {}, 'missing_field', 'number'],
+    ['a card number in source', rawCard({ source: CARDS.visa }), 'invalid_field', 'source'],
+    ['a spaced card number in source', rawCard({ source: 'from 4242 4242 4242 4242' }), 'invalid_field', 'source'],
   ];
 
   for (const [what, body, code, param] of cases) {

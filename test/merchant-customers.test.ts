@@ -95,6 +95,8 @@ for (const engine of ENGINES) {
         [{ ...person, email: 42 }, 'invalid_field', 'email'],
         [{ ...person, nickname: 'x' }, 'unknown_field', 'nickname'],
         [{ ...person, first_name: 'x'.repeat(101) }, 'invalid_field', 'first_name'],
+        [{ ...person, last_name: CARDS.visa }, 'invalid_field', 'last_name'],
+        [{ ...person, email: `${CARDS.mastercard}@example.com` }, 'invalid_field', 'email'],
       ];
       for (const [body, code, param] of cases) {
         const res = await call(t, m.jwt, 'POST', '/api/customers', { body });

@@ -75,6 +75,7 @@ for (const engine of ENGINES) {
       [CARDS.incorrectCvc, 'incorrect_cvc'],
       [CARDS.processingError, 'processing_error'],
       [CARDS.mastercardInsufficientFunds, 'insufficient_funds'],
+      [CARDS.stepUp, 'authentication_required'],
     ];
     for (const [pan, reason] of declines) {
       it(`fails a permanent tokenization at once with 402 ${reason} and issues no token (…${pan.slice(-4)})`, async () => {

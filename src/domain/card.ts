@@ -153,7 +153,7 @@ export function validateName(value: unknown, param = 'name'): string {
   const name = value.trim();
   if (name.length === 0) throw new TesseraError('missing_field', 'The cardholder name is required.', param);
   if (name.length > 100) throw new TesseraError('invalid_name', 'name must have at most 100 characters.', param);
-  // A name made of 12+ digits is almost always a card number typed in the wrong field.
+  // A card number typed into the wrong field must not end up stored as a name.
   if (/\d{12,}/.test(name.replace(/[\s-]/g, ''))) {
     throw new TesseraError('invalid_name', 'name must not contain a card number.', param);
   }
@@ -170,4 +170,31 @@ export function validateCard(input: CardInput, now: Date): { card: Card; info: B
 
 export function last4(pan: string): string {
   return pan.slice(-4);
+}
+
+/**
+ * True when free text holds what looks like a card number: a run of 13–19 digits (spaces and dashes
+ * ignored) of a known brand's length that passes Luhn. Plain-text fields (names, emails, sources)
+ * refuse such values so a PAN typed into the wrong field never lands in a plain column or a log.
+ */
+export function containsPan(text: string): boolean {
+  const runs = text.replace(/[\s-]/g, '').match(/\d{13,19}/g);
+  if (!runs) return false;
+  for (const run of runs) {
+    for (let len = 13; len <= Math.min(19, run.length); len++) {
+      for (let start = 0; start + len <= run.length; start++) {
+        const candidate = run.slice(start, start + len);
+        const info = brandOf(candidate);
+        if (info.brand !== 'unknown' && info.lengths.includes(len) && luhnValid(candidate)) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/** Refuses a plain-text field that holds a card number (see `containsPan`). */
+export function assertNoPan(value: string | undefined | null, param: string): void {
+  if (value && containsPan(value)) {
+    throw new TesseraError('invalid_field', `${param} must not contain a card number.`, param);
+  }
 }

@@ -1,4 +1,4 @@
-import { validateCard, validateCvc } from '../domain/card.ts';
+import { assertNoPan, validateCard, validateCvc } from '../domain/card.ts';
 import { TesseraError } from '../domain/errors.ts';
 import { newObjectId } from '../domain/tokens.ts';
 import type { Db } from '../storage/database.ts';
@@ -50,6 +50,7 @@ export function createCustomerService(deps: CustomerServiceDeps) {
 
   return {
     async create(merchantId: string, input: NewCustomer): Promise<CustomerRow> {
+      for (const field of ['first_name', 'last_name', 'email', 'phone'] as const) assertNoPan(input[field], field);
       const now = deps.now();
       const row: CustomerRow = {
         id: newObjectId(now),

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { assertNoPan } from '../domain/card.ts';
 import { newObjectId } from '../domain/tokens.ts';
 import type { Db } from '../storage/database.ts';
 import { insertMerchant } from '../storage/repos/merchants.ts';
@@ -25,6 +26,7 @@ export function createMerchantService(deps: MerchantServiceDeps) {
   return {
     /** Creates a merchant with its credentials and its own data keys, in one transaction. */
     async create(input: { name: string; notificationUrl?: string | undefined }): Promise<CreatedMerchant> {
+      assertNoPan(input.name, 'name');
       const now = deps.now();
       const id = newObjectId(now);
       const publicKey = 'pk_' + randomBytes(16).toString('hex');

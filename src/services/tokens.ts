@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { brandOf, validateCard, validateCvc, validateExpiry, type BrandInfo, type Card } from '../domain/card.ts';
+import { assertNoPan, brandOf, validateCard, validateCvc, validateExpiry, type BrandInfo, type Card } from '../domain/card.ts';
 import { TesseraError, type DeclineCode } from '../domain/errors.ts';
 import { VALIDATION_FINAL_AMOUNT, VALIDATION_HOLD } from '../domain/money.ts';
 import type { Acquirer } from '../domain/network.ts';
@@ -250,8 +250,9 @@ export function createTokenService(deps: TokenServiceDeps) {
   return {
     async create(merchantId: string, req: TokenRequest): Promise<CreateTokenOutcome> {
       const now = deps.now();
-      // Cheap checks first: installments fail before any vault or database work.
+      // Cheap checks first: these fail before any vault or database work.
       validateInstallments(req.installments, req.fixed_installments);
+      assertNoPan(req.source, 'source');
       const resolved = await resolveCard(merchantId, req, now);
       const permanent = req.tokenization === true || (req.source === 'one_click_checkout' && req.id !== undefined);
       return permanent ? createPermanent(merchantId, req, resolved, now) : createTemporary(merchantId, req, resolved, now);

@@ -13,6 +13,7 @@ export const CARDS = {
   incorrectCvc: '4000000000000127',
   processingError: '4000000000000119',
   mastercardInsufficientFunds: '5100000000009991',
+  stepUp: '4000000000003154',
 } as const;
 
 export const TEST_PANS: string[] = Object.values(CARDS);
