@@ -5,15 +5,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { CARDS, findPans, rawCard } from './support/cards.ts';
-import { ENGINES } from './support/harness.ts';
+import { createPgDatabase, ENGINES } from './support/harness.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const NODE = process.execPath;
 const BIN = join(ROOT, 'bin', 'tessera.js');
-const PG_ADMIN_URL = process.env.TESSERA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -43,20 +40,9 @@ for (const engine of ENGINES) {
       const port = await freePort();
       env = { TESSERA_DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', TESSERA_WORKER_POLL_MS: '20' };
       if (engine === 'postgres') {
-        const name = `tessera_cli_${randomBytes(5).toString('hex')}`;
-        const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-        await admin.connect();
-        await admin.query(`CREATE DATABASE ${name}`);
-        await admin.end();
-        const url = new URL(PG_ADMIN_URL);
-        url.pathname = `/${name}`;
-        env.DATABASE_URL = url.toString();
-        dropDb = async () => {
-          const c = new pg.Client({ connectionString: PG_ADMIN_URL });
-          await c.connect();
-          await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-          await c.end();
-        };
+        const pgDb = await createPgDatabase();
+        env.DATABASE_URL = pgDb.url;
+        dropDb = pgDb.drop;
       }
       base = `http://127.0.0.1:${port}`;
     });

@@ -1,8 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { CARDS, findPans, rawCard } from './support/cards.ts';
-import { call, createMerchant, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
+import { CARDS, rawCard } from './support/cards.ts';
+import { call, closeAndScan, createMerchant, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
 
 // Input validation touches no storage difference between engines: SQLite is enough here.
 describe('bad input on POST /api/tokens', () => {
@@ -13,8 +13,7 @@ describe('bad input on POST /api/tokens', () => {
     m = await createMerchant(t);
   });
   after(async () => {
-    const leaked = findPans(t.logs.join('\n') + (await t.storedText()));
-    await t.close();
+    const leaked = await closeAndScan(t);
     assert.deepEqual(leaked, [], 'no PAN in logs or database');
   });
 

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CARDS, findPans } from './support/cards.ts';
-import { call, createMerchant, ENGINES, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
+import { CARDS } from './support/cards.ts';
+import { call, closeAndScan, createMerchant, ENGINES, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
 
 const person = { first_name: 'Ada', last_name: 'Lovelace', email: 'ada@example.com', phone: '+52 55 1234 5678' };
 const card = { number: CARDS.visa, name: 'Ada Lovelace', exp_month: '12', exp_year: '2034' };
@@ -15,8 +15,7 @@ for (const engine of ENGINES) {
       m = await createMerchant(t);
     });
     after(async () => {
-      const leaked = findPans(t.logs.join('\n') + (await t.storedText()));
-      await t.close();
+      const leaked = await closeAndScan(t);
       assert.deepEqual(leaked, []);
     });
 

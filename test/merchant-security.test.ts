@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { deriveKey } from '../src/vault/master-key.ts';
 import { CARDS, rawCard } from './support/cards.ts';
-import { call, createMerchant, ENGINES, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
+import { call, closeAndScan, createMerchant, ENGINES, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
 
 function basic(publicKey: string, privateKey: string): string {
   return 'Basic ' + Buffer.from(`${publicKey}:${privateKey}`).toString('base64');
@@ -19,7 +19,7 @@ for (const engine of ENGINES) {
       t = await startInstance(engine);
       m = await createMerchant(t);
     });
-    after(async () => t.close());
+    after(async () => assert.deepEqual(await closeAndScan(t), [], 'no test PAN in logs or database'));
 
     it('exchanges the key pair for a JWT valid one hour, usable with or without Bearer', async () => {
       const res = await call(t, undefined, 'POST', '/api/authorizations/token', { headers: { authorization: basic(m.publicKey, m.privateKey) } });
@@ -77,7 +77,7 @@ for (const engine of ENGINES) {
       a = await createMerchant(t, 'A');
       b = await createMerchant(t, 'B');
     });
-    after(async () => t.close());
+    after(async () => assert.deepEqual(await closeAndScan(t), [], 'no test PAN in logs or database'));
 
     it("another merchant's tokens, customers and cards are 404, never 403", async () => {
       const temp = (await call(t, a.jwt, 'POST', '/api/tokens', { body: rawCard() })).body.token;

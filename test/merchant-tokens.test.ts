@@ -1,8 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sha256Hex } from '../src/vault/master-key.ts';
-import { CARDS, findPans, rawCard } from './support/cards.ts';
-import { call, createMerchant, ENGINES, eventually, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
+import { CARDS, rawCard } from './support/cards.ts';
+import { call, closeAndScan, createMerchant, ENGINES, eventually, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
 
 for (const engine of ENGINES) {
   describe(`POST /api/tokens on ${engine}`, () => {
@@ -14,8 +14,7 @@ for (const engine of ENGINES) {
       m = await createMerchant(t);
     });
     after(async () => {
-      const leaked = findPans(t.logs.join('\n') + (await t.storedText()));
-      await t.close();
+      const leaked = await closeAndScan(t);
       assert.deepEqual(leaked, [], 'no test PAN in the logs or the database');
     });
 

@@ -7,7 +7,7 @@ import { loadMasterKey, MasterKeyError } from '../src/vault/master-key.ts';
 import { VaultIntegrityError } from '../src/vault/cipher.ts';
 import { Vault } from '../src/vault/vault.ts';
 import { CARDS } from './support/cards.ts';
-import { createMerchant, ENGINES, startInstance, type Instance } from './support/harness.ts';
+import { closeAndScan, createMerchant, ENGINES, startInstance, type Instance } from './support/harness.ts';
 
 const card = { pan: CARDS.visa, expMonth: '12', expYear: '2034', name: 'Ada' };
 
@@ -49,7 +49,7 @@ for (const engine of ENGINES) {
       a = (await createMerchant(t, 'A')).id;
       b = (await createMerchant(t, 'B')).id;
     });
-    after(async () => t.close());
+    after(async () => assert.deepEqual(await closeAndScan(t), [], 'no test PAN in logs or database'));
 
     it('round-trips a card, and binds the ciphertext to its row (AAD) and its tenant', async () => {
       const ct = await t.deps.vault.encryptCard(a, card, 'token:1');

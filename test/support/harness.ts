@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { buildApp } from '../../src/http/app.ts';
 import type { Engine } from '../../src/storage/database.ts';
+import { findPans } from './cards.ts';
 
 /**
  * Every storage-touching test runs on each engine: SQLite always, and the PostgreSQL of this
@@ -36,7 +37,8 @@ export interface Instance {
   storedText(): Promise<string>;
 }
 
-async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+/** A fresh, empty PostgreSQL database for one test instance, and how to drop it. */
+export async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `tessera_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
   await admin.connect();
@@ -124,6 +126,13 @@ async function boot(
       }
     },
   };
+}
+
+/** Closes an instance and returns the test PANs found in its logs or its stored bytes (none, we hope). */
+export async function closeAndScan(instance: Instance): Promise<string[]> {
+  const leaked = findPans(instance.logs.join('\n') + (await instance.storedText()));
+  await instance.close();
+  return leaked;
 }
 
 export interface MerchantCredentials {
