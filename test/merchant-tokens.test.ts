@@ -87,8 +87,16 @@ for (const engine of ENGINES) {
         assert.ok(!res.text.includes(pan));
         const afterCount = await t.deps.db.kysely.selectFrom('tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
         assert.equal(Number(afterCount.n), Number(before.n));
-        const jobs = await t.deps.db.kysely.selectFrom('jobs').selectAll().where('task', '=', 'tokens.release_validation_hold').execute();
-        assert.equal(jobs.length, 0, 'no hold job left behind');
+        const hold = await t.deps.db.kysely
+          .selectFrom('sandbox_authorizations')
+          .selectAll()
+          .where('merchant_id', '=', m.id)
+          .orderBy('created_at', 'desc')
+          .limit(1)
+          .executeTakeFirstOrThrow();
+        assert.deepEqual({ status: hold.status, reason: hold.decline_reason }, { status: 'declined', reason });
+        const jobs = await t.deps.db.kysely.selectFrom('jobs').select('payload').where('task', '=', 'tokens.release_validation_hold').execute();
+        assert.ok(!jobs.some((j) => j.payload.includes(hold.reference)), 'no hold job left behind for the declined attempt');
       });
     }
 
