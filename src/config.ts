@@ -28,6 +28,14 @@ export interface Config {
   purgeIntervalMs: number;
   /** `TESSERA_SANDBOX_LATENCY_MS`: `0` or a range like `1000-3000`. Default 0. */
   sandboxLatency: { min: number; max: number };
+  /** `TESSERA_SANDBOX_ISSUER_TPS`: requests per second each simulated issuer (BIN) accepts; 0 = no cap. Default 0. */
+  sandboxIssuerTps: number;
+  /** `TESSERA_SANDBOX_SUSPEND_LATER_MS`: when the issuer suspends tokens of a `suspended_later` test card. Default 60000. */
+  sandboxSuspendLaterMs: number;
+  /** `TESSERA_NOTIFY_TIMEOUT_MS`: time a merchant's endpoint has to answer a notification. Default 10000. */
+  notifyTimeoutMs: number;
+  /** `TESSERA_WORKER_CONCURRENCY`: jobs one worker runs at once. Default 16. */
+  workerConcurrency: number;
 }
 
 export class ConfigError extends Error {
@@ -68,6 +76,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerPollMs: int(env, 'TESSERA_WORKER_POLL_MS', 250, 1),
     purgeIntervalMs: int(env, 'TESSERA_PURGE_INTERVAL_S', 60, 1) * 1000,
     sandboxLatency: range(env, 'TESSERA_SANDBOX_LATENCY_MS'),
+    sandboxIssuerTps: int(env, 'TESSERA_SANDBOX_ISSUER_TPS', 0),
+    sandboxSuspendLaterMs: int(env, 'TESSERA_SANDBOX_SUSPEND_LATER_MS', 60_000),
+    notifyTimeoutMs: int(env, 'TESSERA_NOTIFY_TIMEOUT_MS', 10_000, 1),
+    workerConcurrency: int(env, 'TESSERA_WORKER_CONCURRENCY', 16, 1),
   };
 }
 

@@ -11,6 +11,11 @@ import { createAuthService } from './services/auth.ts';
 import { createMerchantService } from './services/merchants.ts';
 import { createCustomerService } from './services/customers.ts';
 import { createTokenService, TASK_PURGE_EXPIRED, TASK_RELEASE_HOLD } from './services/tokens.ts';
+import { SandboxTsp, TASK_TSP_EVENT } from './sandbox/tsp.ts';
+import { MerchantEncrypter, ServiceKeyRing } from './vault/jwe.ts';
+import { createNotificationService, TASK_DELIVER } from './services/notifications.ts';
+import { createNetworkTokenService, TASK_CREATE_ASYNC } from './services/network-tokens.ts';
+import { createNetworkTransactionService } from './services/network-transactions.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -38,7 +43,12 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   });
 
   const handlers = new Map<string, TaskHandler>();
-  const worker = new Worker(db, log, handlers, { pollMs: config.workerPollMs, retryBaseMs: config.retryBaseMs });
+  const worker = new Worker(db, log, handlers, {
+    pollMs: config.workerPollMs,
+    retryBaseMs: config.retryBaseMs,
+    concurrency: config.workerConcurrency,
+  });
+  const nudge = () => worker.nudge();
 
   const auth = createAuthService({ db, jwtKey: deriveKey(master, 'merchant-jwt'), now });
   const merchants = createMerchantService({ db, vault, now });
@@ -59,16 +69,48 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   handlers.set(TASK_RELEASE_HOLD, (payload, job) => tokens.releaseValidationHold(payload, job));
   handlers.set(TASK_PURGE_EXPIRED, () => tokens.purgeExpired());
 
+  // Network tokenization (`/cof/v1`): Tessera's JWE keys, the simulated networks, notifications.
+  const keys = new ServiceKeyRing(db.kysely, deriveKey(master, 'service-keys'), master.id);
+  await keys.ensureKey();
+  const tsp = new SandboxTsp(db, {
+    key: deriveKey(master, 'sandbox-tsp'),
+    parKey: deriveKey(master, 'par'),
+    now,
+    nudge,
+    latency: max > 0 ? () => min + Math.random() * (max - min) : undefined,
+    issuerTps: config.sandboxIssuerTps,
+    suspendLaterMs: config.sandboxSuspendLaterMs,
+  });
+  const notifications = createNotificationService({
+    db,
+    vault,
+    log,
+    now,
+    nudge,
+    retryBaseMs: config.retryBaseMs,
+    maxAttempts: config.retryMaxAttempts,
+    timeoutMs: config.notifyTimeoutMs,
+  });
+  const networkTokens = createNetworkTokenService({ db, vault, keys, tsp, notifications, log, now, nudge });
+  const networkTransactions = createNetworkTransactionService({ db, tsp, encrypter: new MerchantEncrypter(), now });
+  tsp.onLifecycleEvent((event) => networkTokens.onTspEvent(event));
+  handlers.set(TASK_DELIVER, (payload, job) => notifications.deliver(payload, job));
+  handlers.set(TASK_CREATE_ASYNC, (payload, job) => networkTokens.processAsync(payload, job));
+  handlers.set(TASK_TSP_EVENT, (payload) => tsp.handleEvent(payload));
+
   return {
     config,
     log,
     db,
     vault,
     acquirer,
+    tsp,
+    keys,
     worker,
-    services: { auth, merchants, customers, tokens },
+    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions },
     async close() {
       await worker.stop();
+      await notifications.close();
       await db.close();
     },
   };

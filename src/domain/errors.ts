@@ -20,8 +20,19 @@ export const ERROR_STATUS = {
   invalid_cvc: 400,
   invalid_name: 400,
   invalid_installments: 400,
+  // 400 on the network tokenization face (`/cof/v1`).
+  invalid_correlation_id: 400,
+  invalid_encrypted_data: 400,
+  unsupported_algorithm: 400,
+  unknown_key: 400,
+  decryption_failed: 400,
+  missing_email: 400,
+  network_not_supported: 400,
+  invalid_jwks: 400,
   // 401: who is calling is unknown.
   unauthorized: 401,
+  // 403: known caller, but not theirs to act on (e.g. a `merchantId` in the body that is not the caller's).
+  merchant_mismatch: 403,
   // 402: the card network said no.
   card_declined: 402,
   insufficient_funds: 402,
@@ -37,16 +48,23 @@ export const ERROR_STATUS = {
   token_not_found: 404,
   customer_not_found: 404,
   card_not_found: 404,
+  request_not_found: 404,
   token_expired: 410,
   // 405 / 409 / 413 / 415 / 429
   method_not_allowed: 405,
   conflict: 409,
+  /** The network token is suspended or deleted: no cryptogram, no resume by the merchant. */
+  token_inactive: 409,
+  /** The merchant registered no encryption key (JWKS) to receive transaction credentials. */
+  encryption_key_required: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
   // 5xx: our fault or a dependency's; retryable.
   internal_error: 500,
   service_unavailable: 503,
+  /** The card network's token service did not answer in time. */
+  tsp_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -78,13 +96,16 @@ export class TesseraError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly param: string | undefined;
+  /** For 429/503: seconds after which a retry may succeed (the `retry-after` header). Default 1. */
+  readonly retryAfterS: number | undefined;
 
-  constructor(code: ErrorCode, message: string, param?: string) {
+  constructor(code: ErrorCode, message: string, param?: string, retryAfterS?: number) {
     super(message);
     this.name = 'TesseraError';
     this.code = code;
     this.status = ERROR_STATUS[code];
     this.param = param;
+    this.retryAfterS = retryAfterS;
   }
 }
 

@@ -6,6 +6,8 @@ import type { Deps } from '../deps.ts';
 import { TesseraError } from '../domain/errors.ts';
 import { sendError } from './errors.ts';
 import { merchantVaultRoutes } from './routes/merchant-vault.ts';
+import { cofRoutes } from './routes/cof.ts';
+import { sandboxRoutes } from './routes/sandbox.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -53,12 +55,13 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
         title: 'Tessera',
         version: '0.1.0',
         description:
-          'Payment-card tokenization: the merchant vault face (`/api`, Ecart Pay style). Errors share one envelope: `{code, message, param, request_id}`.',
+          'Payment-card tokenization: the merchant vault face (`/api`, Ecart Pay style; errors `{code, message, param, request_id}`), the network tokenization face (`/cof/v1`, Thales style) and the sandbox network (`/sandbox/v1`) (errors `{errorCode, message}`, request id in `x-request-id`).',
       },
       components: {
         securitySchemes: {
           merchantKeys: { type: 'http', scheme: 'basic', description: 'publicKey:privateKey' },
           merchantJwt: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'The JWT from /api/authorizations/token, with or without `Bearer `.' },
+          cofApiKey: { type: 'apiKey', in: 'header', name: 'authorization', description: '`APIKEY <privateKey>` (network tokenization and sandbox faces).' },
         },
       },
     },
@@ -69,5 +72,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   app.get('/health', { schema: { tags: ['operations'], summary: 'Alive and ready to serve' } }, async () => ({ status: 'ok' }));
 
   await app.register(merchantVaultRoutes(deps), { prefix: '/api' });
+  await app.register(cofRoutes(deps), { prefix: '/cof/v1' });
+  // The simulated network exists only outside production.
+  if (deps.config.env !== 'production') await app.register(sandboxRoutes(deps), { prefix: '/sandbox/v1' });
   return app;
 }

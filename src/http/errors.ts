@@ -106,13 +106,24 @@ export function merchantEnvelope(e: TesseraError, requestId: string) {
   return body;
 }
 
+/** The network tokenization and sandbox faces' envelope: `{errorCode, message}` (the request id is in `x-request-id`). */
+export function cofEnvelope(e: TesseraError) {
+  return { errorCode: e.code, message: e.message };
+}
+
+/** Which envelope a request gets: by URL prefix, so unmatched routes and parser errors render right too. */
+function usesCofEnvelope(request: FastifyRequest): boolean {
+  return request.url.startsWith('/cof/') || request.url.startsWith('/sandbox/');
+}
+
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   const e = toTesseraError(err);
   if (e.status >= 500) {
     request.log.error({ err: safeError(err) }, 'request failed');
   }
-  if (e.status === 429 || e.status === 503) reply.header('retry-after', '1');
-  return reply.code(e.status).type('application/json; charset=utf-8').send(merchantEnvelope(e, request.id));
+  if (e.status === 429 || e.status === 503) reply.header('retry-after', String(e.retryAfterS ?? 1));
+  const body = usesCofEnvelope(request) ? cofEnvelope(e) : merchantEnvelope(e, request.id);
+  return reply.code(e.status).type('application/json; charset=utf-8').send(body);
 }
 
 /** An error for the log: name, code and stack frames, never the message of a parser that saw a body. */

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import type { Database } from './schema.ts';
 import * as m0001 from './migrations/0001-initial.ts';
+import * as m0002 from './migrations/0002-network-tokens.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -26,6 +27,7 @@ export interface DatabaseOptions {
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': m0001,
+  '0002-network-tokens': m0002,
 };
 
 class StaticMigrations implements MigrationProvider {

@@ -14,6 +14,8 @@ export interface MerchantsTable {
   notification_url: string | null;
   status: string;
   created_at: number;
+  /** The merchant's public keys (a JWKS, JSON) to which `/cof/v1` transaction credentials are encrypted. */
+  jwks: string | null;
 }
 
 export interface DataKeysTable {
@@ -116,6 +118,140 @@ export interface SandboxAuthorizationsTable {
   updated_at: number;
 }
 
+/** Tessera's own asymmetric keys (the `/cof/v1` JWKS). The private key is sealed under a master-derived key. */
+export interface ServiceKeysTable {
+  kid: string;
+  /** `cof-enc`: RSA-OAEP-256 keys merchants encrypt card data to. */
+  purpose: string;
+  /** 1, 2, …: one generation per rotation; unique per purpose so concurrent first starts create one key. */
+  generation: number;
+  /** `active` (published, newest first), `decrypt_only` (published until retired), `retired`. */
+  status: string;
+  public_jwk: string;
+  private_ct: string;
+  kek_id: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+/** A network token as Tessera knows it (`id` is the TSP's token reference). No token PAN is kept. */
+export interface NetworkTokensTable {
+  id: string;
+  merchant_id: string;
+  network: string;
+  status: string;
+  source: string;
+  /** The funding card, vault-encrypted under the merchant's data key (AAD `network-token:<id>`); erased on delete. */
+  card_ct: string | null;
+  card_bin: string;
+  card_last4: string;
+  /** `MMYY`. */
+  card_expiry: string;
+  token_last4: string;
+  token_expiry: string;
+  par: string;
+  /** JSON array. */
+  card_art_ids: string;
+  /** JSON `{name, bin}`. */
+  issuer: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** An async token request (`POST /cof/v1/async-tokens`). The validated card waits in `payload_ct` until processed. */
+export interface NetworkTokenRequestsTable {
+  id: string;
+  merchant_id: string;
+  correlation_id: string;
+  /** `PENDING`, `SUCCEEDED`, `FAILED`. */
+  status: string;
+  source: string;
+  payload_ct: string | null;
+  token_id: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+export interface NetworkTransactionsTable {
+  id: string;
+  merchant_id: string;
+  token_id: string;
+  transaction_type: string;
+  eci: string;
+  cryptogram_expires_at: number;
+  created_at: number;
+}
+
+/** One notification to deliver to a merchant (at least once). `body` never holds card data. */
+export interface DeliveriesTable {
+  /** Also the `webhook-id` header: stable across retries so receivers can de-duplicate. */
+  id: string;
+  merchant_id: string;
+  /** How it is signed: `standard-webhooks` (the `/cof/v1` notifications). */
+  scheme: string;
+  event_type: string;
+  url: string;
+  /** JSON object of extra headers (e.g. `x-correlation-id`). */
+  headers: string;
+  body: string;
+  /** `pending`, `delivered`, `dead`. */
+  status: string;
+  attempts: number;
+  max_attempts: number;
+  next_attempt_at: number | null;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+export interface DeliveryAttemptsTable {
+  delivery_id: string;
+  attempt: number;
+  started_at: number;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+  /** `delivered`, `retry`, `dead`. */
+  outcome: string;
+}
+
+/** The sandbox TSP's tokens (what a card network keeps). Card and token PAN sealed under a sandbox key. */
+export interface SandboxTspTokensTable {
+  id: string;
+  merchant_id: string;
+  network: string;
+  /** Visa/Amex token identity (HMAC of merchant + card + accountId [+ email]); null for Mastercard. */
+  requestor_key: string | null;
+  pan_fingerprint: string;
+  card_ct: string;
+  token_pan_ct: string;
+  token_pan_fingerprint: string;
+  token_last4: string;
+  token_expiry: string;
+  card_expiry: string;
+  par: string;
+  bin: string;
+  status: string;
+  /** `merchant` or `issuer`: who suspended it (only the issuer may lift an issuer suspension). */
+  suspended_by: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SandboxCryptogramsTable {
+  id: string;
+  token_id: string;
+  merchant_id: string;
+  /** HMAC of the cryptogram: single use is enforced by setting `used_at` once. */
+  cryptogram_hash: string;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   merchants: MerchantsTable;
   data_keys: DataKeysTable;
@@ -124,4 +260,12 @@ export interface Database {
   tokens: TokensTable;
   jobs: JobsTable;
   sandbox_authorizations: SandboxAuthorizationsTable;
+  service_keys: ServiceKeysTable;
+  network_tokens: NetworkTokensTable;
+  network_token_requests: NetworkTokenRequestsTable;
+  network_transactions: NetworkTransactionsTable;
+  deliveries: DeliveriesTable;
+  delivery_attempts: DeliveryAttemptsTable;
+  sandbox_tsp_tokens: SandboxTspTokensTable;
+  sandbox_cryptograms: SandboxCryptogramsTable;
 }

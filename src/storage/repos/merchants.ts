@@ -22,3 +22,11 @@ export async function findMerchantByPrivateKeyHash(db: Executor, hash: string): 
 export async function listMerchants(db: Executor): Promise<MerchantRow[]> {
   return db.selectFrom('merchants').selectAll().orderBy('created_at').execute();
 }
+
+export async function updateMerchant(
+  db: Executor,
+  id: string,
+  patch: { notification_url?: string | null; jwks?: string | null },
+): Promise<void> {
+  await db.updateTable('merchants').set(patch).where('id', '=', id).execute();
+}

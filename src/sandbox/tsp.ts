@@ -1,0 +1,382 @@
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import type { Card } from '../domain/card.ts';
+import type { DeclineCode } from '../domain/errors.ts';
+import {
+  TspRateLimitedError,
+  TspUnavailableError,
+  type CryptogramRequest,
+  type CryptogramResult,
+  type LifecycleAction,
+  type LifecycleResult,
+  type NetworkName,
+  type NetworkTokenInfo,
+  type NetworkTokenStatus,
+  type ProvisionResult,
+  type TokenLifecycleEvent,
+  type TokenProvisionRequest,
+  type TokenServiceProvider,
+} from '../domain/network.ts';
+import type { Db } from '../storage/database.ts';
+import { enqueueJob } from '../storage/repos/jobs.ts';
+import { insertSandboxAuthorization } from '../storage/repos/sandbox-authorizations.ts';
+import {
+  findSandboxCryptogram,
+  findSandboxToken,
+  findSandboxTokenByRequestorKey,
+  findSandboxTokenByTokenPan,
+  insertSandboxCryptogram,
+  insertSandboxToken,
+  listSandboxTokensByPar,
+  updateSandboxToken,
+  useSandboxCryptogram,
+  type SandboxTspTokenRow,
+} from '../storage/repos/sandbox-tsp.ts';
+import { open, seal } from '../vault/cipher.ts';
+import { scenarioOf, withCheckDigit } from './test-cards.ts';
+
+/** The job that tells the token requestor of an issuer-side change (and applies scheduled ones). */
+export const TASK_TSP_EVENT = 'sandbox.tsp.lifecycle_event';
+
+/** Issuer-side events the sandbox can play on every token of a card (by PAR). */
+export type IssuerEvent = 'CARD_LOST' | 'CARD_FOUND' | 'CARD_REISSUED';
+
+export interface SandboxTspOptions {
+  /** Seals card and token PANs (AES-256-GCM) and keys their fingerprints. */
+  key: Buffer;
+  /** Keys the PAR: global, so one card has one PAR whichever merchant asks. */
+  parKey: Buffer;
+  now: () => number;
+  /** Wakes the worker after jobs were committed. */
+  nudge: () => void;
+  /** Simulated TSP latency per call, in ms. Default none. */
+  latency?: (() => number) | undefined;
+  /** Requests per second each issuer (BIN) accepts; 0 = no cap. Default 0. */
+  issuerTps?: number;
+  /** When a `suspended_later` card's tokens get suspended by the issuer. Default 60 s. */
+  suspendLaterMs?: number;
+  /** Cryptogram lifetime. Default 15 minutes. */
+  cryptogramTtlMs?: number;
+}
+
+/** The sandbox acquirer's answer to a network-token authorization. */
+export interface TokenAuthorizationResult {
+  status: 'approved' | 'declined';
+  reason: string | null;
+  authorizationId: string | null;
+}
+
+/** Provisioning declines: the issuer refuses a token for these (insufficient funds only matters when paying). */
+const PROVISION_DECLINES = new Set<DeclineCode>(['card_declined', 'lost_card', 'stolen_card', 'expired_card', 'incorrect_cvc', 'processing_error']);
+
+const TOKEN_BINS: Record<NetworkName, { prefix: string; length: number; eci: string }> = {
+  VISA: { prefix: '489537', length: 16, eci: '07' },
+  MASTERCARD: { prefix: '522093', length: 16, eci: '06' },
+  AMEX: { prefix: '374930', length: 15, eci: '07' },
+  DISCOVER: { prefix: '601199', length: 16, eci: '07' },
+};
+
+const TOKEN_LIFETIME_YEARS = 3;
+const PAR_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+/**
+ * The card networks' token services, simulated and deterministic by card number (see
+ * `test-cards.ts`): declines, step-up, TSP timeout and 429 by scenario code; any other Luhn-valid
+ * number is approved and its issuer is its first six digits. Token identity follows each network:
+ * Mastercard issues a new token per request; Visa reuses one per merchant + card + accountId; Amex
+ * per merchant + card + accountId + email. State lives in `sandbox_tsp_tokens` and
+ * `sandbox_cryptograms`, as a network would keep it.
+ */
+export class SandboxTsp implements TokenServiceProvider {
+  readonly #db: Db;
+  readonly #opts: SandboxTspOptions;
+  readonly #listeners: ((event: TokenLifecycleEvent) => Promise<void>)[] = [];
+  /** Per-issuer token buckets for the rate cap. In memory: the cap is per process, as a sandbox may be. */
+  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(db: Db, opts: SandboxTspOptions) {
+    this.#db = db;
+    this.#opts = opts;
+  }
+
+  onLifecycleEvent(listener: (event: TokenLifecycleEvent) => Promise<void>): void {
+    this.#listeners.push(listener);
+  }
+
+  async requestToken(req: TokenProvisionRequest): Promise<ProvisionResult> {
+    await this.#delay();
+    const { card } = req;
+    const bin = card.pan.slice(0, 6);
+    this.#rateCap(bin);
+    const scenario = scenarioOf(card.pan);
+    if (scenario.kind === 'tsp_timeout') throw new TspUnavailableError('the token service did not answer in time');
+    if (scenario.kind === 'tsp_rate_limit') throw new TspRateLimitedError('the token service is rate limiting this requestor', 1);
+    if (scenario.kind === 'step_up') return { ok: false, decline: 'authentication_required' };
+    if (scenario.kind === 'decline' && PROVISION_DECLINES.has(scenario.reason)) return { ok: false, decline: scenario.reason };
+
+    const k = this.#db.kysely;
+    const requestorKey = this.#requestorKey(req);
+    if (requestorKey) {
+      const existing = await findSandboxTokenByRequestorKey(k, requestorKey);
+      if (existing && existing.status !== 'DELETED') return { ok: true, token: this.#info(existing), reused: true };
+      // A deleted token is never handed out again: free its identity for a new one.
+      if (existing) await updateSandboxToken(k, existing.id, { requestor_key: null });
+    }
+    const now = this.#opts.now();
+    for (let tries = 0; tries < 5; tries++) {
+      const row = this.#newToken(req, requestorKey, now);
+      if (await insertSandboxToken(k, row)) {
+        if (scenario.kind === 'suspended_later') {
+          await enqueueJob(
+            k,
+            { task: TASK_TSP_EVENT, payload: { tokenRef: row.id, apply: 'issuer_suspend', reason: 'ISSUER_SUSPENDED' }, runAt: now + (this.#opts.suspendLaterMs ?? 60_000) },
+            now,
+          );
+          this.#opts.nudge();
+        }
+        return { ok: true, token: this.#info(row), reused: false };
+      }
+      if (requestorKey) {
+        // A concurrent identical request won the identity: hand back its token.
+        const winner = await findSandboxTokenByRequestorKey(k, requestorKey);
+        if (winner && winner.status !== 'DELETED') return { ok: true, token: this.#info(winner), reused: true };
+      }
+      // Otherwise the random token PAN collided with another: draw again.
+    }
+    throw new TspUnavailableError('the token service could not allocate a token number');
+  }
+
+  async getTokenStatus(merchantId: string, tokenRef: string): Promise<NetworkTokenInfo | undefined> {
+    const row = await findSandboxToken(this.#db.kysely, tokenRef);
+    return row && row.merchant_id === merchantId ? this.#info(row) : undefined;
+  }
+
+  async changeState(merchantId: string, tokenRef: string, action: LifecycleAction): Promise<LifecycleResult> {
+    await this.#delay();
+    const k = this.#db.kysely;
+    const row = await findSandboxToken(k, tokenRef);
+    if (!row || row.merchant_id !== merchantId) return { ok: false, reason: 'not_found', message: 'No such token.' };
+    const status = row.status as NetworkTokenStatus;
+    const unchanged = (): LifecycleResult => ({ ok: true, token: this.#info(row), changed: false });
+    if (status === 'DELETED') {
+      return action === 'delete' ? unchanged() : { ok: false, reason: 'invalid_state', message: 'The token is deleted.' };
+    }
+    const now = this.#opts.now();
+    let patch: Partial<SandboxTspTokenRow>;
+    if (action === 'suspend') {
+      if (status === 'SUSPENDED') return unchanged();
+      patch = { status: 'SUSPENDED', suspended_by: 'merchant' };
+    } else if (action === 'resume') {
+      if (status === 'ACTIVE') return unchanged();
+      if (row.suspended_by === 'issuer') {
+        return { ok: false, reason: 'invalid_state', message: 'The issuer suspended this token: only the issuer can resume it.' };
+      }
+      patch = { status: 'ACTIVE', suspended_by: null };
+    } else {
+      // Deleted tokens keep their fingerprints (a later payment is declined, not unknown) but no numbers.
+      patch = { status: 'DELETED', suspended_by: null, card_ct: '', token_pan_ct: '', requestor_key: null };
+    }
+    await updateSandboxToken(k, row.id, { ...patch, updated_at: now });
+    return { ok: true, token: this.#info({ ...row, ...patch }), changed: true };
+  }
+
+  async createCryptogram(req: CryptogramRequest): Promise<CryptogramResult> {
+    await this.#delay();
+    const k = this.#db.kysely;
+    const row = await findSandboxToken(k, req.tokenRef);
+    if (!row || row.merchant_id !== req.merchantId) return { ok: false, reason: 'not_found', message: 'No such token.' };
+    if (row.status !== 'ACTIVE') return { ok: false, reason: 'invalid_state', message: `The token is ${row.status.toLowerCase()}.` };
+    const now = this.#opts.now();
+    const cryptogram = randomBytes(20).toString('base64');
+    const expiresAt = now + (this.#opts.cryptogramTtlMs ?? 15 * 60_000);
+    await insertSandboxCryptogram(k, {
+      id: randomUUID(),
+      token_id: row.id,
+      merchant_id: row.merchant_id,
+      cryptogram_hash: this.#mac(`cryptogram|${cryptogram}`),
+      expires_at: expiresAt,
+      used_at: null,
+      created_at: now,
+    });
+    const tokenPan = open(this.#opts.key, Buffer.from(row.token_pan_ct, 'base64url'), `sandbox-token-pan:${row.id}`).toString('utf8');
+    const network = row.network as NetworkName;
+    return {
+      ok: true,
+      credentials: { tokenPan, tokenExpiryDate: row.token_expiry, cryptogram, eci: TOKEN_BINS[network].eci, cryptogramExpiresAt: expiresAt },
+    };
+  }
+
+  /**
+   * The network's side of a payment with a token: the cryptogram must be one this TSP issued for
+   * this token and merchant, unused and unexpired; then the issuer decides on the funding card.
+   */
+  async authorize(req: {
+    merchantId: string;
+    tokenPan: string;
+    tokenExpiryDate: string;
+    cryptogram: string;
+    amount: number;
+    currency: string;
+  }): Promise<TokenAuthorizationResult> {
+    await this.#delay();
+    const k = this.#db.kysely;
+    const declined = (reason: string): TokenAuthorizationResult => ({ status: 'declined', reason, authorizationId: null });
+    const token = await findSandboxTokenByTokenPan(k, this.#mac(`token-pan|${req.tokenPan}`));
+    if (!token || token.merchant_id !== req.merchantId) return declined('invalid_token');
+    const crypto = await findSandboxCryptogram(k, this.#mac(`cryptogram|${req.cryptogram}`));
+    if (!crypto || crypto.token_id !== token.id) return declined('invalid_cryptogram');
+    const now = this.#opts.now();
+    if (crypto.used_at !== null) return declined('cryptogram_replayed');
+    if (crypto.expires_at <= now) return declined('cryptogram_expired');
+    if (!(await useSandboxCryptogram(k, crypto.id, now))) return declined('cryptogram_replayed');
+    if (token.status !== 'ACTIVE') return declined('token_inactive');
+    if (token.token_expiry !== req.tokenExpiryDate) return declined('invalid_expiry');
+    const card = this.#card(token);
+    const scenario = scenarioOf(card.pan);
+    const reason = scenario.kind === 'decline' ? scenario.reason : null;
+    const id = `auth_${randomUUID().replaceAll('-', '')}`;
+    await insertSandboxAuthorization(k, {
+      id,
+      merchant_id: req.merchantId,
+      reference: `cof:${crypto.id}`,
+      card_fingerprint: token.pan_fingerprint,
+      amount: req.amount,
+      currency: req.currency,
+      captured_amount: 0,
+      status: reason ? 'declined' : 'authorized',
+      decline_reason: reason,
+      created_at: now,
+      updated_at: now,
+    });
+    return { status: reason ? 'declined' : 'approved', reason, authorizationId: id };
+  }
+
+  /**
+   * Plays an issuer event on every live token of the card named by `par`: lost suspends them,
+   * found resumes the ones the issuer suspended, re-issued sets a new card expiry. Each affected
+   * token's requestor is told through a job (retried until it hears). Returns the tokens touched.
+   */
+  async issuerEvent(par: string, event: IssuerEvent, newCardExpiry?: string): Promise<number> {
+    const now = this.#opts.now();
+    let touched = 0;
+    await this.#db.kysely.transaction().execute(async (trx) => {
+      for (const row of await listSandboxTokensByPar(trx, par)) {
+        let patch: Partial<SandboxTspTokenRow> | undefined;
+        if (event === 'CARD_LOST' && row.status === 'ACTIVE') patch = { status: 'SUSPENDED', suspended_by: 'issuer' };
+        if (event === 'CARD_FOUND' && row.status === 'SUSPENDED' && row.suspended_by === 'issuer') patch = { status: 'ACTIVE', suspended_by: null };
+        if (event === 'CARD_REISSUED' && row.status !== 'DELETED') patch = { card_expiry: newCardExpiry ?? mmyy(now, TOKEN_LIFETIME_YEARS) };
+        if (!patch) continue;
+        await updateSandboxToken(trx, row.id, { ...patch, updated_at: now });
+        await enqueueJob(trx, { task: TASK_TSP_EVENT, payload: { tokenRef: row.id, reason: event } }, now);
+        touched++;
+      }
+    });
+    if (touched > 0) this.#opts.nudge();
+    return touched;
+  }
+
+  /** The job half of lifecycle events: applies a scheduled change, then tells every listener. */
+  async handleEvent(payload: unknown): Promise<void> {
+    const { tokenRef, reason, apply } = payload as { tokenRef: string; reason: string; apply?: 'issuer_suspend' };
+    const k = this.#db.kysely;
+    let row = await findSandboxToken(k, tokenRef);
+    if (!row) return;
+    if (apply === 'issuer_suspend' && row.status === 'ACTIVE') {
+      const patch = { status: 'SUSPENDED', suspended_by: 'issuer', updated_at: this.#opts.now() };
+      await updateSandboxToken(k, row.id, patch);
+      row = { ...row, ...patch };
+    }
+    for (const listener of this.#listeners) await listener({ merchantId: row.merchant_id, token: this.#info(row), reason });
+  }
+
+  /** The PAR of a card (what the sandbox dashboard and tests use to name a card without its number). */
+  parOf(pan: string): string {
+    const digest = createHmac('sha256', this.#opts.parKey).update(pan).digest();
+    let par = '';
+    for (let i = 0; i < 29; i++) par += PAR_ALPHABET[digest[i]! % 36];
+    return par;
+  }
+
+  #newToken(req: TokenProvisionRequest, requestorKey: string | null, now: number): SandboxTspTokenRow {
+    const { card, network } = req;
+    const spec = TOKEN_BINS[network];
+    let tokenPan = card.pan;
+    while (tokenPan === card.pan) {
+      const random = Array.from(randomBytes(spec.length), (b) => String(b % 10)).join('');
+      tokenPan = withCheckDigit(spec.prefix + random.slice(0, spec.length - spec.prefix.length - 1));
+    }
+    const id = randomUUID();
+    return {
+      id,
+      merchant_id: req.merchantId,
+      network,
+      requestor_key: requestorKey,
+      pan_fingerprint: this.#mac(`pan|${card.pan}`),
+      card_ct: seal(this.#opts.key, Buffer.from(JSON.stringify([card.pan, card.expMonth, card.expYear])), `sandbox-card:${id}`).toString('base64url'),
+      token_pan_ct: seal(this.#opts.key, Buffer.from(tokenPan), `sandbox-token-pan:${id}`).toString('base64url'),
+      token_pan_fingerprint: this.#mac(`token-pan|${tokenPan}`),
+      token_last4: tokenPan.slice(-4),
+      token_expiry: mmyy(now, TOKEN_LIFETIME_YEARS),
+      card_expiry: card.expMonth + card.expYear.slice(-2),
+      par: this.parOf(card.pan),
+      bin: card.pan.slice(0, 6),
+      status: 'ACTIVE',
+      suspended_by: null,
+      created_at: now,
+      updated_at: now,
+    };
+  }
+
+  #card(row: SandboxTspTokenRow): Card {
+    const [pan, expMonth, expYear] = JSON.parse(open(this.#opts.key, Buffer.from(row.card_ct, 'base64url'), `sandbox-card:${row.id}`).toString('utf8')) as string[];
+    return { pan: pan ?? '', expMonth: expMonth ?? '', expYear: expYear ?? '', name: '' };
+  }
+
+  /** Visa: merchant + card + accountId; Amex: also email; Mastercard and Discover: none (a new token each time). */
+  #requestorKey(req: TokenProvisionRequest): string | null {
+    if (req.network !== 'VISA' && req.network !== 'AMEX') return null;
+    const parts = [req.network, req.merchantId, req.card.pan, req.card.expMonth, req.card.expYear, req.accountId ?? ''];
+    if (req.network === 'AMEX') parts.push((req.email ?? '').toLowerCase());
+    return this.#mac(`requestor|${JSON.stringify(parts)}`);
+  }
+
+  #info(row: SandboxTspTokenRow): NetworkTokenInfo {
+    return {
+      tokenRef: row.id,
+      network: row.network as NetworkName,
+      status: row.status as NetworkTokenStatus,
+      tokenLastDigits: row.token_last4,
+      tokenExpiryDate: row.token_expiry,
+      cardExpiryDate: row.card_expiry,
+      par: row.par,
+      cardArtIds: [`art-${row.network.toLowerCase()}-${this.#mac(`art|${row.bin}`).slice(0, 12)}`],
+      issuer: { name: `Sandbox Issuer ${row.bin}`, bin: row.bin },
+    };
+  }
+
+  #mac(value: string): string {
+    return createHmac('sha256', this.#opts.key).update(value).digest('hex');
+  }
+
+  #rateCap(bin: string): void {
+    const tps = this.#opts.issuerTps ?? 0;
+    if (tps <= 0) return;
+    const now = Date.now();
+    const bucket = this.#buckets.get(bin) ?? { tokens: tps, at: now };
+    bucket.tokens = Math.min(tps, bucket.tokens + ((now - bucket.at) / 1000) * tps);
+    bucket.at = now;
+    this.#buckets.set(bin, bucket);
+    if (bucket.tokens < 1) throw new TspRateLimitedError(`issuer ${bin} is over its rate cap`, Math.max(1, Math.ceil((1 - bucket.tokens) / tps)));
+    bucket.tokens -= 1;
+  }
+
+  async #delay(): Promise<void> {
+    const ms = this.#opts.latency?.() ?? 0;
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+  }
+}
+
+/** `MMYY` of the month `years` after `now`. */
+function mmyy(now: number, years: number): string {
+  const d = new Date(now);
+  return String(d.getUTCMonth() + 1).padStart(2, '0') + String((d.getUTCFullYear() + years) % 100).padStart(2, '0');
+}

@@ -1,0 +1,187 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Agent, request } from 'undici';
+import type { Db } from '../storage/database.ts';
+import type { Executor } from '../storage/repos/executor.ts';
+import { enqueueJob, type JobRow } from '../storage/repos/jobs.ts';
+import { findDelivery, insertDelivery, recordDeliveryAttempt, type DeliveryRow } from '../storage/repos/deliveries.ts';
+import { findMerchant } from '../storage/repos/merchants.ts';
+import type { Vault } from '../vault/vault.ts';
+import type { TaskResult } from '../jobs/worker.ts';
+import { webhookSecretAad } from './merchants.ts';
+
+/**
+ * Notification delivery: at least once, across restarts. Glossary: a *delivery* is one message to
+ * one URL (its id is the `webhook-id`, stable across retries); an *attempt* is one HTTP POST of it.
+ * A delivery is written in the transaction of the change it reports, with a job that sends it; a
+ * 2xx ends it, 400/401/404/410 end it as dead at once, anything else (429, 5xx, timeouts, refused
+ * connections) is retried with exponential backoff and jitter until `maxAttempts`, then dead.
+ * Every attempt is recorded in `delivery_attempts`. Signing is a pluggable `Signer` per scheme.
+ */
+export const TASK_DELIVER = 'notifications.deliver';
+
+/** Statuses that mean "this will never work": not retried. */
+const NO_RETRY = new Set([400, 401, 404, 410]);
+
+/** Signs a delivery: returns the headers that carry the signature. */
+export interface Signer {
+  headers(secret: string, id: string, timestampS: number, body: string): Record<string, string>;
+}
+
+/** Standard Webhooks (standardwebhooks.com): `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, secret `whsec_<base64>`. */
+export const standardWebhooks: Signer = {
+  headers(secret, id, timestampS, body) {
+    const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
+    const signature = createHmac('sha256', key).update(`${id}.${timestampS}.${body}`).digest('base64');
+    return { 'webhook-id': id, 'webhook-timestamp': String(timestampS), 'webhook-signature': `v1,${signature}` };
+  },
+};
+
+export interface NotificationServiceDeps {
+  db: Db;
+  vault: Vault;
+  log: Logger;
+  now: () => number;
+  nudge: () => void;
+  /** First retry delay; doubles each attempt. `TESSERA_RETRY_BASE_MS`, default 1000. */
+  retryBaseMs: number;
+  /** Retry delay cap. Default one hour. */
+  retryMaxMs?: number;
+  /** Attempts before a delivery is dead. `TESSERA_RETRY_MAX_ATTEMPTS`, default 15. */
+  maxAttempts: number;
+  /** Per attempt: connect + answer. Default 10 s. */
+  timeoutMs?: number;
+  /** Signers by scheme. Default `{'standard-webhooks': standardWebhooks}`. */
+  signers?: Record<string, Signer>;
+}
+
+export interface NewDelivery {
+  merchantId: string;
+  url: string;
+  eventType: string;
+  body: unknown;
+  /** Extra headers, e.g. `x-correlation-id`. */
+  headers?: Record<string, string>;
+  /** Default `standard-webhooks`. */
+  scheme?: string;
+}
+
+/** Backoff before retry number `attempt` (1 = first retry): base·2^(n−1), +0–20 % jitter, capped. */
+export function retryDelayMs(attempt: number, baseMs: number, maxMs: number): number {
+  const exp = baseMs * 2 ** Math.max(0, attempt - 1);
+  return Math.round(Math.min(maxMs, exp * (1 + Math.random() * 0.2)));
+}
+
+export function createNotificationService(deps: NotificationServiceDeps) {
+  const k = deps.db.kysely;
+  const timeoutMs = deps.timeoutMs ?? 10_000;
+  const retryMaxMs = deps.retryMaxMs ?? 3_600_000;
+  const signers: Record<string, Signer> = deps.signers ?? { 'standard-webhooks': standardWebhooks };
+  const agent = new Agent({ connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, keepAliveTimeout: 10_000, connections: 64 });
+  const secrets = new Map<string, string>();
+
+  async function secretOf(merchantId: string): Promise<string> {
+    const hit = secrets.get(merchantId);
+    if (hit) return hit;
+    const merchant = await findMerchant(k, merchantId);
+    if (!merchant) throw new Error('delivery for an unknown merchant');
+    const secret = await deps.vault.decrypt(merchantId, merchant.webhook_secret_ct, webhookSecretAad(merchantId));
+    if (secrets.size > 10_000) secrets.clear();
+    secrets.set(merchantId, secret);
+    return secret;
+  }
+
+  async function post(d: DeliveryRow): Promise<{ status: number | null; error: string | null; retryAfterMs: number | null }> {
+    const signer = signers[d.scheme];
+    if (!signer) throw new Error(`no signer for scheme ${d.scheme}`);
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': 'Tessera-Notifications/0.1',
+      ...(JSON.parse(d.headers) as Record<string, string>),
+      ...signer.headers(await secretOf(d.merchant_id), d.id, Math.floor(deps.now() / 1000), d.body),
+    };
+    try {
+      const res = await request(d.url, { method: 'POST', headers, body: d.body, dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
+      // The answer's body is not ours to keep (it may echo anything); drain it so the connection is reused.
+      await res.body.dump();
+      const ra = Number(res.headers['retry-after']);
+      return { status: res.statusCode, error: null, retryAfterMs: Number.isFinite(ra) && ra > 0 ? ra * 1000 : null };
+    } catch (err) {
+      const e = err as { code?: string; name?: string };
+      const reason = e.name === 'TimeoutError' || /Timeout/.test(e.code ?? '') ? 'timeout' : e.code === 'ECONNREFUSED' ? 'connection refused' : (e.code ?? e.name ?? 'network error');
+      return { status: null, error: reason, retryAfterMs: null };
+    }
+  }
+
+  return {
+    /** Writes a delivery and its job in the caller's transaction. Call `nudge` after commit. Returns its id. */
+    async enqueue(trx: Executor, n: NewDelivery): Promise<string> {
+      const now = deps.now();
+      const id = `msg_${randomUUID().replaceAll('-', '')}`;
+      await insertDelivery(trx, {
+        id,
+        merchant_id: n.merchantId,
+        scheme: n.scheme ?? 'standard-webhooks',
+        event_type: n.eventType,
+        url: n.url,
+        headers: JSON.stringify(n.headers ?? {}),
+        body: JSON.stringify(n.body),
+        status: 'pending',
+        attempts: 0,
+        max_attempts: deps.maxAttempts,
+        next_attempt_at: now,
+        last_status: null,
+        last_error: null,
+        created_at: now,
+        completed_at: null,
+      });
+      await enqueueJob(trx, { task: TASK_DELIVER, payload: { deliveryId: id }, uniqueKey: `delivery:${id}`, maxAttempts: deps.maxAttempts }, now);
+      return id;
+    },
+
+    nudge: deps.nudge,
+
+    /** The job: one attempt. Returns a reschedule for a retry; throws only for faults of our own. */
+    async deliver(payload: unknown, _job: JobRow): Promise<TaskResult> {
+      const { deliveryId } = payload as { deliveryId: string };
+      const d = await findDelivery(k, deliveryId);
+      if (!d || d.status !== 'pending') return;
+      const started = deps.now();
+      const t0 = performance.now();
+      const res = await post(d);
+      const now = deps.now();
+      const attempt = d.attempts + 1;
+      const ok = res.status !== null && res.status >= 200 && res.status < 300;
+      const final = res.status !== null && NO_RETRY.has(res.status);
+      const outcome = ok ? 'delivered' : final || attempt >= d.max_attempts ? 'dead' : 'retry';
+      const error = ok ? null : (res.error ?? `HTTP ${res.status}`) + (final ? ' (not retried)' : '');
+      let nextAt: number | null = null;
+      if (outcome === 'retry') {
+        const backoff = retryDelayMs(attempt, deps.retryBaseMs, retryMaxMs);
+        nextAt = now + Math.min(retryMaxMs, Math.max(backoff, res.retryAfterMs ?? 0));
+      }
+      await k.transaction().execute(async (trx) => {
+        await recordDeliveryAttempt(
+          trx,
+          { delivery_id: d.id, attempt, started_at: started, duration_ms: Math.round(performance.now() - t0), status_code: res.status, error, outcome },
+          {
+            status: outcome === 'retry' ? 'pending' : outcome,
+            attempts: attempt,
+            next_attempt_at: nextAt,
+            last_status: res.status,
+            last_error: error,
+            completed_at: outcome === 'retry' ? null : now,
+          },
+        );
+      });
+      if (outcome === 'dead') deps.log.warn({ delivery: d.id, merchant: d.merchant_id, attempts: attempt, error }, 'notification dead');
+      if (nextAt !== null) return { rescheduleAt: nextAt };
+    },
+
+    async close(): Promise<void> {
+      await agent.close();
+    },
+  };
+}
+
+export type NotificationService = ReturnType<typeof createNotificationService>;

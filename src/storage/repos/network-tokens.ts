@@ -1,0 +1,53 @@
+import type { Updateable } from 'kysely';
+import type { NetworkTokenRequestsTable, NetworkTokensTable, NetworkTransactionsTable } from '../schema.ts';
+import type { Executor } from './executor.ts';
+
+export type NetworkTokenRow = NetworkTokensTable;
+export type NetworkTokenRequestRow = NetworkTokenRequestsTable;
+export type NetworkTransactionRow = NetworkTransactionsTable;
+
+/** Inserts a token unless its id exists (the TSP handed back a token it already issued). */
+export async function insertNetworkToken(db: Executor, row: NetworkTokenRow): Promise<boolean> {
+  const result = await db.insertInto('network_tokens').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+/** A merchant's own token; another merchant's id finds nothing. */
+export async function findNetworkToken(db: Executor, merchantId: string, id: string): Promise<NetworkTokenRow | undefined> {
+  return db.selectFrom('network_tokens').selectAll().where('merchant_id', '=', merchantId).where('id', '=', id).executeTakeFirst();
+}
+
+export async function updateNetworkToken(db: Executor, id: string, patch: Updateable<NetworkTokensTable>): Promise<void> {
+  await db.updateTable('network_tokens').set(patch).where('id', '=', id).execute();
+}
+
+export async function insertTokenRequest(db: Executor, row: NetworkTokenRequestRow): Promise<void> {
+  await db.insertInto('network_token_requests').values(row).execute();
+}
+
+export async function findTokenRequest(db: Executor, merchantId: string, id: string): Promise<NetworkTokenRequestRow | undefined> {
+  return db.selectFrom('network_token_requests').selectAll().where('merchant_id', '=', merchantId).where('id', '=', id).executeTakeFirst();
+}
+
+export async function findTokenRequestById(db: Executor, id: string): Promise<NetworkTokenRequestRow | undefined> {
+  return db.selectFrom('network_token_requests').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Completes a pending request once: returns false when another worker already did. Erases the card. */
+export async function completeTokenRequest(
+  db: Executor,
+  id: string,
+  patch: { status: string; token_id: string | null; error_code: string | null; error_message: string | null; completed_at: number },
+): Promise<boolean> {
+  const result = await db
+    .updateTable('network_token_requests')
+    .set({ ...patch, payload_ct: null })
+    .where('id', '=', id)
+    .where('status', '=', 'PENDING')
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+export async function insertNetworkTransaction(db: Executor, row: NetworkTransactionRow): Promise<void> {
+  await db.insertInto('network_transactions').values(row).execute();
+}

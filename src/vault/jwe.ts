@@ -1,0 +1,201 @@
+import { randomBytes } from 'node:crypto';
+import { CompactEncrypt, compactDecrypt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import { TesseraError } from '../domain/errors.ts';
+import type { Executor } from '../storage/repos/executor.ts';
+import {
+  demoteServiceKeys,
+  insertServiceKey,
+  latestServiceKeyGeneration,
+  listUsableServiceKeys,
+  retireServiceKey,
+} from '../storage/repos/service-keys.ts';
+import { open, seal } from './cipher.ts';
+
+/** The only algorithms accepted in, and used for, `/cof/v1` JWEs. */
+export const JWE_ALG = 'RSA-OAEP-256';
+export const JWE_ENC = 'A256GCM';
+const PURPOSE = 'cof-enc';
+/** How long the key list is trusted from memory, so a rotation by another process is seen. Default 60 s. */
+const KEYS_TTL_MS = 60_000;
+/** An unknown `kid` reloads the key list at most this often (bad clients must not hammer the database). */
+const MISS_RELOAD_MS = 1_000;
+
+export interface PublicJwk extends JWK {
+  kty: 'RSA';
+  n: string;
+  e: string;
+  kid: string;
+  use: 'enc';
+  alg: typeof JWE_ALG;
+}
+
+interface LoadedKey {
+  kid: string;
+  status: string;
+  publicJwk: PublicJwk;
+  privateKey: CryptoKey;
+}
+
+/**
+ * Tessera's RSA-OAEP-256 keys for the `/cof/v1` face. Keys live in `service_keys`, the private half
+ * sealed (AES-256-GCM, AAD bound to the kid) under a key derived from the master key. One key is
+ * active (published first, used by clients); after `rotate()` older keys stay published and decrypt
+ * until `retire()` erases them.
+ */
+export class ServiceKeyRing {
+  readonly #db: Executor;
+  readonly #sealKey: Buffer;
+  readonly #kekId: string;
+  #keys: LoadedKey[] = [];
+  #loadedAt = 0;
+  #lastMissReload = 0;
+
+  constructor(db: Executor, sealKey: Buffer, kekId: string) {
+    this.#db = db;
+    this.#sealKey = sealKey;
+    this.#kekId = kekId;
+  }
+
+  /** Creates the first key if there is none (safe when several processes start at once). */
+  async ensureKey(now = Date.now()): Promise<void> {
+    if ((await latestServiceKeyGeneration(this.#db, PURPOSE)) === 0) await this.#create(1, now);
+    await this.#reload();
+  }
+
+  /** Adds a new active key; the previous ones become decrypt-only. Returns the new kid. */
+  async rotate(now = Date.now()): Promise<string> {
+    for (;;) {
+      const generation = (await latestServiceKeyGeneration(this.#db, PURPOSE)) + 1;
+      const kid = await this.#create(generation, now);
+      if (kid) {
+        await demoteServiceKeys(this.#db, PURPOSE, generation);
+        await this.#reload();
+        return kid;
+      }
+    }
+  }
+
+  /** Retires a decrypt-only key: it disappears from the JWKS and decrypts nothing more. */
+  async retire(kid: string, now = Date.now()): Promise<boolean> {
+    const done = await retireServiceKey(this.#db, kid, now);
+    await this.#reload();
+    return done;
+  }
+
+  /** The published JWKS: the active key first, then keys that still decrypt. */
+  async jwks(): Promise<{ keys: PublicJwk[] }> {
+    return { keys: (await this.#current()).map((k) => k.publicJwk) };
+  }
+
+  /**
+   * Decrypts a compact JWE sent to Tessera. The protected header is checked strictly before any
+   * key is touched: `alg` RSA-OAEP-256, `enc` A256GCM, no `zip`/`crit`, and a `kid` of ours.
+   */
+  async decrypt(jwe: string, param = 'encryptedData'): Promise<Uint8Array> {
+    if (typeof jwe !== 'string' || jwe.split('.').length !== 5) {
+      throw new TesseraError('invalid_encrypted_data', `${param} must be a compact JWE (five dot-separated parts).`, param);
+    }
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+      header = decodeProtectedHeader(jwe);
+    } catch {
+      throw new TesseraError('invalid_encrypted_data', `${param} has a protected header that does not parse.`, param);
+    }
+    if (header.alg !== JWE_ALG || header.enc !== JWE_ENC) {
+      throw new TesseraError('unsupported_algorithm', `${param} must use alg ${JWE_ALG} and enc ${JWE_ENC}.`, param);
+    }
+    if (header.zip !== undefined || header.crit !== undefined) {
+      throw new TesseraError('unsupported_algorithm', `${param} must not use zip or crit.`, param);
+    }
+    if (typeof header.kid !== 'string' || header.kid === '') {
+      throw new TesseraError('unknown_key', `${param} must name the key it is encrypted to (kid); see GET /cof/v1/keys.`, param);
+    }
+    const key = await this.#find(header.kid);
+    if (!key) throw new TesseraError('unknown_key', `${param} is encrypted to a key Tessera does not have; see GET /cof/v1/keys.`, param);
+    try {
+      const { plaintext } = await compactDecrypt(jwe, key.privateKey, {
+        keyManagementAlgorithms: [JWE_ALG],
+        contentEncryptionAlgorithms: [JWE_ENC],
+      });
+      return plaintext;
+    } catch {
+      throw new TesseraError('decryption_failed', `${param} could not be decrypted (wrong key or altered ciphertext).`, param);
+    }
+  }
+
+  async #create(generation: number, now: number): Promise<string | undefined> {
+    const { publicKey, privateKey } = await generateKeyPair(JWE_ALG, { modulusLength: 2048, extractable: true });
+    const kid = `tessera-${new Date(now).toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`;
+    const exported = await exportJWK(publicKey);
+    const publicJwk: PublicJwk = { kty: 'RSA', n: exported.n ?? '', e: exported.e ?? '', kid, use: 'enc', alg: JWE_ALG };
+    const privateJwk = await exportJWK(privateKey);
+    const inserted = await insertServiceKey(this.#db, {
+      kid,
+      purpose: PURPOSE,
+      generation,
+      status: 'active',
+      public_jwk: JSON.stringify(publicJwk),
+      private_ct: seal(this.#sealKey, Buffer.from(JSON.stringify(privateJwk)), `service-key:${kid}`).toString('base64url'),
+      kek_id: this.#kekId,
+      created_at: now,
+      retired_at: null,
+    });
+    return inserted ? kid : undefined;
+  }
+
+  async #reload(): Promise<LoadedKey[]> {
+    const rows = await listUsableServiceKeys(this.#db, PURPOSE);
+    const known = new Map(this.#keys.map((k) => [k.kid, k]));
+    const keys: LoadedKey[] = [];
+    for (const row of rows) {
+      const cached = known.get(row.kid);
+      if (cached) {
+        keys.push({ ...cached, status: row.status });
+        continue;
+      }
+      if (row.kek_id !== this.#kekId) throw new Error(`service key ${row.kid} is sealed by another master key`);
+      const jwk = JSON.parse(open(this.#sealKey, Buffer.from(row.private_ct, 'base64url'), `service-key:${row.kid}`).toString('utf8')) as JWK;
+      const privateKey = (await importJWK(jwk, JWE_ALG)) as CryptoKey;
+      keys.push({ kid: row.kid, status: row.status, publicJwk: JSON.parse(row.public_jwk) as PublicJwk, privateKey });
+    }
+    this.#keys = keys;
+    this.#loadedAt = Date.now();
+    return keys;
+  }
+
+  async #current(): Promise<LoadedKey[]> {
+    if (Date.now() - this.#loadedAt > KEYS_TTL_MS) return this.#reload();
+    return this.#keys;
+  }
+
+  async #find(kid: string): Promise<LoadedKey | undefined> {
+    const hit = (await this.#current()).find((k) => k.kid === kid);
+    if (hit || Date.now() - this.#lastMissReload < MISS_RELOAD_MS) return hit;
+    this.#lastMissReload = Date.now();
+    return (await this.#reload()).find((k) => k.kid === kid);
+  }
+}
+
+
+/**
+ * Encrypts `payload` to the first key of a merchant's JWKS (RSA-OAEP-256 + A256GCM, `kid` in the
+ * header). Imported keys are cached by their JWK text.
+ */
+export class MerchantEncrypter {
+  readonly #cache = new Map<string, CryptoKey>();
+
+  async encrypt(jwks: { keys: JWK[] }, payload: unknown): Promise<string> {
+    const jwk = jwks.keys[0];
+    if (!jwk || typeof jwk.kid !== 'string') throw new TesseraError('encryption_key_required', 'Register an RSA public key (jwks) first.');
+    const cacheKey = `${jwk.kid}.${jwk.n}`;
+    let key = this.#cache.get(cacheKey);
+    if (!key) {
+      key = (await importJWK(jwk, JWE_ALG)) as CryptoKey;
+      if (this.#cache.size > 1000) this.#cache.clear();
+      this.#cache.set(cacheKey, key);
+    }
+    return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(payload)))
+      .setProtectedHeader({ alg: JWE_ALG, enc: JWE_ENC, kid: jwk.kid, cty: 'application/json' })
+      .encrypt(key);
+  }
+}
