@@ -41,6 +41,15 @@ for (const engine of ENGINES) {
       assert.equal(key.d, undefined, 'no private part');
     });
 
+    it('documents the /cof/v1 and /sandbox/v1 routes in the OpenAPI document, tagged', async () => {
+      const doc = (await call(t, undefined, 'GET', '/openapi.json')).body;
+      for (const path of ['/cof/v1/tokens', '/cof/v1/async-tokens', '/cof/v1/tokens/{tokenId}/suspend', '/cof/v1/transactions', '/cof/v1/keys', '/sandbox/v1/authorizations']) {
+        assert.ok(doc.paths[path], path);
+      }
+      assert.deepEqual(doc.paths['/cof/v1/tokens'].post.tags, ['network tokens']);
+      assert.ok(doc.components.securitySchemes.cofApiKey);
+    });
+
     it('creates an ACTIVE Visa token with metadata, echoing the correlation id, and never the PAN', async () => {
       const res = await create(m, cardPayload(CARDS.visa), 'MANUAL', 'order-42');
       assert.equal(res.status, 201, res.text);
