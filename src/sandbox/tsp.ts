@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import type { Card } from '../domain/card.ts';
 import type { DeclineCode } from '../domain/errors.ts';
 import {
@@ -31,7 +31,7 @@ import {
   useSandboxCryptogram,
   type SandboxTspTokenRow,
 } from '../storage/repos/sandbox-tsp.ts';
-import { open, seal } from '../vault/cipher.ts';
+import { VaultIntegrityError } from '../vault/cipher.ts';
 import { scenarioOf, withCheckDigit } from './test-cards.ts';
 
 /** The job that tells the token requestor of an issuer-side change (and applies scheduled ones). */
@@ -92,10 +92,15 @@ export class SandboxTsp implements TokenServiceProvider {
   readonly #listeners: ((event: TokenLifecycleEvent) => Promise<void>)[] = [];
   /** Per-issuer token buckets for the rate cap. In memory: the cap is per process, as a sandbox may be. */
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  /** KeyObjects made once: Node builds one per call from a raw Buffer key, which costs ~20 µs each. */
+  readonly #key: KeyObject;
+  readonly #parKey: KeyObject;
 
   constructor(db: Db, opts: SandboxTspOptions) {
     this.#db = db;
     this.#opts = opts;
+    this.#key = createSecretKey(opts.key);
+    this.#parKey = createSecretKey(opts.parKey);
   }
 
   onLifecycleEvent(listener: (event: TokenLifecycleEvent) => Promise<void>): void {
@@ -197,7 +202,7 @@ export class SandboxTsp implements TokenServiceProvider {
       used_at: null,
       created_at: now,
     });
-    const tokenPan = open(this.#opts.key, Buffer.from(row.token_pan_ct, 'base64url'), `sandbox-token-pan:${row.id}`).toString('utf8');
+    const tokenPan = this.#open(row.token_pan_ct, `sandbox-token-pan:${row.id}`);
     const network = row.network as NetworkName;
     return {
       ok: true,
@@ -290,7 +295,7 @@ export class SandboxTsp implements TokenServiceProvider {
 
   /** The PAR of a card (what the sandbox dashboard and tests use to name a card without its number). */
   parOf(pan: string): string {
-    const digest = createHmac('sha256', this.#opts.parKey).update(pan).digest();
+    const digest = createHmac('sha256', this.#parKey).update(pan).digest();
     let par = '';
     for (let i = 0; i < 29; i++) par += PAR_ALPHABET[digest[i]! % 36];
     return par;
@@ -311,8 +316,8 @@ export class SandboxTsp implements TokenServiceProvider {
       network,
       requestor_key: requestorKey,
       pan_fingerprint: this.#mac(`pan|${card.pan}`),
-      card_ct: seal(this.#opts.key, Buffer.from(JSON.stringify([card.pan, card.expMonth, card.expYear])), `sandbox-card:${id}`).toString('base64url'),
-      token_pan_ct: seal(this.#opts.key, Buffer.from(tokenPan), `sandbox-token-pan:${id}`).toString('base64url'),
+      card_ct: this.#seal(JSON.stringify([card.pan, card.expMonth, card.expYear]), `sandbox-card:${id}`),
+      token_pan_ct: this.#seal(tokenPan, `sandbox-token-pan:${id}`),
       token_pan_fingerprint: this.#mac(`token-pan|${tokenPan}`),
       token_last4: tokenPan.slice(-4),
       token_expiry: mmyy(now, TOKEN_LIFETIME_YEARS),
@@ -327,7 +332,7 @@ export class SandboxTsp implements TokenServiceProvider {
   }
 
   #card(row: SandboxTspTokenRow): Card {
-    const [pan, expMonth, expYear] = JSON.parse(open(this.#opts.key, Buffer.from(row.card_ct, 'base64url'), `sandbox-card:${row.id}`).toString('utf8')) as string[];
+    const [pan, expMonth, expYear] = JSON.parse(this.#open(row.card_ct, `sandbox-card:${row.id}`)) as string[];
     return { pan: pan ?? '', expMonth: expMonth ?? '', expYear: expYear ?? '', name: '' };
   }
 
@@ -354,7 +359,26 @@ export class SandboxTsp implements TokenServiceProvider {
   }
 
   #mac(value: string): string {
-    return createHmac('sha256', this.#opts.key).update(value).digest('hex');
+    return createHmac('sha256', this.#key).update(value).digest('hex');
+  }
+
+  /** AES-256-GCM as in `vault/cipher.ts` (iv ‖ ciphertext ‖ tag, AAD bound to the row), with the KeyObject. */
+  #seal(plaintext: string, aad: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv).setAAD(Buffer.from(aad));
+    return Buffer.concat([iv, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]).toString('base64url');
+  }
+
+  #open(sealed: string, aad: string): string {
+    const bytes = Buffer.from(sealed, 'base64url');
+    if (bytes.length < 28) throw new VaultIntegrityError();
+    const decipher = createDecipheriv('aes-256-gcm', this.#key, bytes.subarray(0, 12)).setAAD(Buffer.from(aad));
+    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+    try {
+      return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString('utf8');
+    } catch {
+      throw new VaultIntegrityError();
+    }
   }
 
   #rateCap(bin: string): void {

@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac, createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import type { Db } from '../storage/database.ts';
@@ -23,15 +23,16 @@ export const TASK_DELIVER = 'notifications.deliver';
 /** Statuses that mean "this will never work": not retried. */
 const NO_RETRY = new Set([400, 401, 404, 410]);
 
-/** Signs a delivery: returns the headers that carry the signature. */
+/** Signs a delivery: turns the merchant's secret into a key once (cached), then signs with it. */
 export interface Signer {
-  headers(secret: string, id: string, timestampS: number, body: string): Record<string, string>;
+  key(secret: string): KeyObject;
+  headers(key: KeyObject, id: string, timestampS: number, body: string): Record<string, string>;
 }
 
 /** Standard Webhooks (standardwebhooks.com): `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, secret `whsec_<base64>`. */
 export const standardWebhooks: Signer = {
-  headers(secret, id, timestampS, body) {
-    const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
+  key: (secret) => createSecretKey(Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64')),
+  headers(key, id, timestampS, body) {
     const signature = createHmac('sha256', key).update(`${id}.${timestampS}.${body}`).digest('base64');
     return { 'webhook-id': id, 'webhook-timestamp': String(timestampS), 'webhook-signature': `v1,${signature}` };
   },
@@ -78,17 +79,19 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   const retryMaxMs = deps.retryMaxMs ?? 3_600_000;
   const signers: Record<string, Signer> = deps.signers ?? { 'standard-webhooks': standardWebhooks };
   const agent = new Agent({ connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, keepAliveTimeout: 10_000, connections: 64 });
-  const secrets = new Map<string, string>();
+  /** Signing keys by scheme and merchant, decrypted once per process (webhook secrets do not change). */
+  const keys = new Map<string, KeyObject>();
 
-  async function secretOf(merchantId: string): Promise<string> {
-    const hit = secrets.get(merchantId);
+  async function keyOf(merchantId: string, scheme: string, signer: Signer): Promise<KeyObject> {
+    const cacheKey = `${scheme}:${merchantId}`;
+    const hit = keys.get(cacheKey);
     if (hit) return hit;
     const merchant = await findMerchant(k, merchantId);
     if (!merchant) throw new Error('delivery for an unknown merchant');
-    const secret = await deps.vault.decrypt(merchantId, merchant.webhook_secret_ct, webhookSecretAad(merchantId));
-    if (secrets.size > 10_000) secrets.clear();
-    secrets.set(merchantId, secret);
-    return secret;
+    const key = signer.key(await deps.vault.decrypt(merchantId, merchant.webhook_secret_ct, webhookSecretAad(merchantId)));
+    if (keys.size > 10_000) keys.clear();
+    keys.set(cacheKey, key);
+    return key;
   }
 
   async function post(d: DeliveryRow): Promise<{ status: number | null; error: string | null; retryAfterMs: number | null }> {
@@ -98,7 +101,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       'content-type': 'application/json',
       'user-agent': 'Tessera-Notifications/0.1',
       ...(JSON.parse(d.headers) as Record<string, string>),
-      ...signer.headers(await secretOf(d.merchant_id), d.id, Math.floor(deps.now() / 1000), d.body),
+      ...signer.headers(await keyOf(d.merchant_id, d.scheme, signer), d.id, Math.floor(deps.now() / 1000), d.body),
     };
     try {
       const res = await request(d.url, { method: 'POST', headers, body: d.body, dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
