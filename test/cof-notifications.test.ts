@@ -155,8 +155,8 @@ for (const engine of ENGINES) {
         await eventually(async () => second.received.find((r) => r.json.requestId === res.body.requestId), 5000, 'the new URL');
         const other = await createCofMerchant(t, { name: 'Nosy' });
         const denied = await cof(t, other, 'PATCH', `/cof/v1/merchants/${m.id}`, { body: { notificationUrl: 'http://127.0.0.1:1/x' } });
-        assert.equal(denied.status, 403);
-        assert.equal(denied.body.errorCode, 'merchant_mismatch');
+        assert.equal(denied.status, 404);
+        assert.equal(denied.body.errorCode, 'merchant_not_found');
         const bad = await cof(t, m, 'PATCH', `/cof/v1/merchants/${m.id}`, { body: { notificationUrl: 'ftp://example.com' } });
         assert.equal(bad.status, 400);
       } finally {

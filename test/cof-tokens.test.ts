@@ -246,8 +246,8 @@ for (const engine of ENGINES) {
 
     it('refuses an unknown source, a merchantId that is not the caller, and another merchant\'s vault token', async () => {
       await expect(await cof(t, m, 'POST', '/cof/v1/tokens', { body: await body(cardPayload(CARDS.visa), {}, { source: 'SCAN' }) }), 400, 'invalid_field');
-      await expect(await cof(t, m, 'POST', '/cof/v1/tokens', { body: await body(cardPayload(CARDS.visa), {}, { merchantId: other.id }) }), 403, 'merchant_mismatch');
-      await expect(await cof(t, m, 'POST', '/cof/v1/async-tokens', { body: await body(cardPayload(CARDS.visa), {}, { merchantId: other.id }) }), 403, 'merchant_mismatch');
+      await expect(await cof(t, m, 'POST', '/cof/v1/tokens', { body: await body(cardPayload(CARDS.visa), {}, { merchantId: other.id }) }), 404, 'merchant_not_found');
+      await expect(await cof(t, m, 'POST', '/cof/v1/async-tokens', { body: await body(cardPayload(CARDS.visa), {}, { merchantId: other.id }) }), 404, 'merchant_not_found');
       const theirs = await t.deps.services.tokens.create(other.id, { number: CARDS.visa, name: 'Ada', exp_month: '11', exp_year: '2033', cvc: '123', tokenization: true });
       assert.ok(theirs.ok);
       await expect(await cof(t, m, 'POST', '/cof/v1/tokens', { body: await body({ token: theirs.token }, {}, { source: 'TOKEN' }) }), 404, 'token_not_found');

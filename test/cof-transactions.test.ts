@@ -99,7 +99,7 @@ for (const engine of ENGINES) {
       const other = await createCofMerchant(t, { name: 'Thief' });
       assert.equal((await authorize(data, {}, other)).body.reason, 'invalid_token');
       const mismatch = await authorize(data, { merchantId: other.id });
-      assert.equal(mismatch.status, 403);
+      assert.equal(mismatch.status, 404);
     });
 
     it('the issuer decides on the funding card: insufficient funds is declined at payment, not at tokenization', async () => {

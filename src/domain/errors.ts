@@ -31,8 +31,6 @@ export const ERROR_STATUS = {
   invalid_jwks: 400,
   // 401: who is calling is unknown.
   unauthorized: 401,
-  // 403: known caller, but not theirs to act on (e.g. a `merchantId` in the body that is not the caller's).
-  merchant_mismatch: 403,
   // 402: the card network said no.
   card_declined: 402,
   insufficient_funds: 402,
@@ -49,6 +47,8 @@ export const ERROR_STATUS = {
   customer_not_found: 404,
   card_not_found: 404,
   request_not_found: 404,
+  /** A `merchantId` (path or body) that is not the caller's: as if no such merchant existed. */
+  merchant_not_found: 404,
   token_expired: 410,
   // 405 / 409 / 413 / 415 / 429
   method_not_allowed: 405,

@@ -115,7 +115,7 @@ export function viewOf(row: NetworkTokenRow): NetworkTokenView {
 }
 
 export function assertCaller(callerId: string, bodyMerchantId: string): void {
-  if (callerId !== bodyMerchantId) throw new TesseraError('merchant_mismatch', 'merchantId must be the id of the calling merchant.', 'merchantId');
+  if (callerId !== bodyMerchantId) throw new TesseraError('merchant_not_found', 'No such merchant.', 'merchantId');
 }
 
 export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {

@@ -22,7 +22,7 @@ import {
 
 const security = [{ cofApiKey: [] }];
 const tags = ['network tokens'];
-const errors = { 400: CofError, 401: CofError, 403: CofError, 404: CofError, 429: CofError, 503: CofError };
+const errors = { 400: CofError, 401: CofError, 404: CofError, 429: CofError, 503: CofError };
 
 /** The network tokenization face (`/cof/v1`), Thales merchant tokenization style. */
 export const cofRoutes = (deps: Deps): FastifyPluginAsync =>

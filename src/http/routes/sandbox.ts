@@ -8,7 +8,7 @@ import { CofError, IssuerEventBody, SandboxAuthorization, SandboxAuthorizationBo
 
 const security = [{ cofApiKey: [] }];
 const tags = ['sandbox network'];
-const errors = { 400: CofError, 401: CofError, 403: CofError };
+const errors = { 400: CofError, 401: CofError, 404: CofError };
 
 /** The simulated card network (`/sandbox/v1`): an acquirer that checks cryptograms, and issuer events. */
 export const sandboxRoutes = (deps: Deps): FastifyPluginAsync =>

@@ -7,7 +7,7 @@ import { Type, type Static } from 'typebox';
  */
 export const CofError = Type.Object(
   {
-    errorCode: Type.String({ description: 'Stable code, e.g. `decryption_failed`, `token_not_found`, `rate_limited`. 400/401/403/404/409 are not retryable; 429 and 503 are (see `retry-after`).' }),
+    errorCode: Type.String({ description: 'Stable code, e.g. `decryption_failed`, `token_not_found`, `rate_limited`. 400/401/404/409 are not retryable; 429 and 503 are (see `retry-after`).' }),
     message: Type.String(),
   },
   { $id: 'CofError', description: 'Every error of the /cof/v1 and /sandbox/v1 faces. The request id is in the `x-request-id` header.' },
