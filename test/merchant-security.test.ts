@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { deriveKey } from '../src/vault/master-key.ts';
+import { deriveKey, masterKeyFrom } from '../src/vault/master-key.ts';
 import { CARDS, rawCard } from './support/cards.ts';
 import { call, closeAndScan, createMerchant, ENGINES, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
 
@@ -50,10 +50,10 @@ for (const engine of ENGINES) {
     });
 
     it('refuses missing, malformed, forged, expired and unsigned JWTs with 401', async () => {
-      const key = deriveKey({ id: '', key: Buffer.alloc(32, 7) }, 'merchant-jwt');
+      const key = deriveKey(masterKeyFrom(Buffer.alloc(32, 7)), 'merchant-jwt');
       const now = Math.floor(Date.now() / 1000);
       const forged = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(m.id).setIssuer('tessera').setAudience('tessera:merchant-api').setIssuedAt(now).setExpirationTime(now + 600).sign(key);
-      const realKey = deriveKey({ id: '', key: readMasterKey(t) }, 'merchant-jwt');
+      const realKey = deriveKey(masterKeyFrom(readMasterKey(t)), 'merchant-jwt');
       const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(m.id).setIssuer('tessera').setAudience('tessera:merchant-api').setIssuedAt(now - 7200).setExpirationTime(now - 3600).sign(realKey);
       const unsigned = new UnsecuredJWT({}).setSubject(m.id).setIssuer('tessera').setAudience('tessera:merchant-api').setExpirationTime(now + 600).encode();
       const tampered = m.jwt.slice(0, -2) + (m.jwt.endsWith('A') ? 'BB' : 'AA');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadMasterKey, MasterKeyError } from '../src/vault/master-key.ts';
+import { loadMasterKey, masterKeyFrom, MasterKeyError } from '../src/vault/master-key.ts';
 import { VaultIntegrityError } from '../src/vault/cipher.ts';
 import { Vault } from '../src/vault/vault.ts';
 import { CARDS } from './support/cards.ts';
@@ -89,7 +89,7 @@ for (const engine of ENGINES) {
 
     it('a wrong master key cannot unwrap the data keys', async () => {
       const ct = await t.deps.vault.encryptCard(a, card, 'row');
-      const wrong = new Vault(t.deps.db.kysely, { id: t.deps.vault.masterKeyId, key: Buffer.alloc(32, 9) });
+      const wrong = new Vault(t.deps.db.kysely, { ...masterKeyFrom(Buffer.alloc(32, 9)), id: t.deps.vault.masterKeyId });
       await assert.rejects(wrong.decryptCard(a, ct, 'row'), VaultIntegrityError);
     });
   });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { TesseraError } from '../domain/errors.ts';
 import type { Executor } from '../storage/repos/executor.ts';
@@ -44,7 +44,7 @@ interface LoadedKey {
  */
 export class ServiceKeyRing {
   readonly #db: Executor;
-  readonly #sealKey: Buffer;
+  readonly #sealKey: KeyObject;
   readonly #kekId: string;
   #keys: LoadedKey[] = [];
   #loadedAt = 0;
@@ -52,7 +52,7 @@ export class ServiceKeyRing {
 
   constructor(db: Executor, sealKey: Buffer, kekId: string) {
     this.#db = db;
-    this.#sealKey = sealKey;
+    this.#sealKey = createSecretKey(sealKey);
     this.#kekId = kekId;
   }
 

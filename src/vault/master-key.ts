@@ -1,4 +1,4 @@
-import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -7,6 +7,8 @@ export interface MasterKey {
   /** First 16 hex of HMAC-SHA256(key, "tessera-kcv"): names the key without revealing it. */
   id: string;
   key: Buffer;
+  /** The same key, prepared once for the cipher. */
+  keyObject: KeyObject;
 }
 
 export interface MasterKeySource {
@@ -26,7 +28,7 @@ export class MasterKeyError extends Error {
 export function masterKeyFrom(key: Buffer): MasterKey {
   if (key.length !== 32) throw new MasterKeyError('TESSERA_MASTER_KEY must be base64 of exactly 32 bytes.');
   const id = createHmac('sha256', key).update('tessera-kcv').digest('hex').slice(0, 16);
-  return { id, key };
+  return { id, key, keyObject: createSecretKey(key) };
 }
 
 /**

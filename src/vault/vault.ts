@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import type { Card } from '../domain/card.ts';
 import type { Executor } from '../storage/repos/executor.ts';
 import { findActiveDataKey, findDataKey, insertDataKey } from '../storage/repos/data-keys.ts';
@@ -25,7 +25,7 @@ export interface CardFingerprints {
 export class Vault {
   readonly #db: Executor;
   readonly #master: MasterKey;
-  readonly #keys = new Map<string, Buffer>();
+  readonly #keys = new Map<string, KeyObject>();
   readonly #active = new Map<string, { version: number; until: number }>();
 
   constructor(db: Executor, master: MasterKey) {
@@ -50,7 +50,7 @@ export class Vault {
         status: 'active',
         created_at: now,
       });
-      this.#keys.set(`${tenantId}:${purpose}:1`, key);
+      this.#keys.set(`${tenantId}:${purpose}:1`, createSecretKey(key));
       this.#active.set(`${tenantId}:${purpose}`, { version: 1, until: Date.now() + ACTIVE_VERSION_TTL_MS });
     }
   }
@@ -91,10 +91,10 @@ export class Vault {
   }
 
   #wrap(key: Buffer, tenantId: string, purpose: Purpose, version: number): string {
-    return seal(this.#master.key, key, `dek:${tenantId}:${purpose}:${version}`).toString('base64url');
+    return seal(this.#master.keyObject, key, `dek:${tenantId}:${purpose}:${version}`).toString('base64url');
   }
 
-  async #activeKey(tenantId: string, purpose: Purpose, db = this.#db): Promise<{ version: number; key: Buffer }> {
+  async #activeKey(tenantId: string, purpose: Purpose, db = this.#db): Promise<{ version: number; key: KeyObject }> {
     const cacheKey = `${tenantId}:${purpose}`;
     const now = Date.now();
     const cached = this.#active.get(cacheKey);
@@ -110,7 +110,7 @@ export class Vault {
     return { version: row.version, key };
   }
 
-  async #key(tenantId: string, purpose: Purpose, version: number, db = this.#db): Promise<Buffer> {
+  async #key(tenantId: string, purpose: Purpose, version: number, db = this.#db): Promise<KeyObject> {
     const cacheKey = `${tenantId}:${purpose}:${version}`;
     const cached = this.#keys.get(cacheKey);
     if (cached) return cached;
@@ -121,10 +121,10 @@ export class Vault {
     return key;
   }
 
-  #unwrap(wrapped: string, kekId: string, tenantId: string, purpose: Purpose, version: number): Buffer {
+  #unwrap(wrapped: string, kekId: string, tenantId: string, purpose: Purpose, version: number): KeyObject {
     if (kekId !== this.#master.id) {
       throw new Error(`data key wrapped by master key ${kekId}, but the loaded master key is ${this.#master.id}`);
     }
-    return open(this.#master.key, Buffer.from(wrapped, 'base64url'), `dek:${tenantId}:${purpose}:${version}`);
+    return createSecretKey(open(this.#master.keyObject, Buffer.from(wrapped, 'base64url'), `dek:${tenantId}:${purpose}:${version}`));
   }
 }
