@@ -87,6 +87,22 @@ for (const engine of ENGINES) {
       assert.deepEqual(JSON.parse(res.stdout), { migrated: true, engine });
     });
 
+    it('jwks rotate publishes a new key, and retire drops the old one', () => {
+      const before = JSON.parse(tessera(['jwks', 'list', '--json'], env).stdout) as { keys: { kid: string }[] };
+      assert.equal(before.keys.length, 1);
+      const rotated = tessera(['jwks', 'rotate', '--json'], env);
+      assert.equal(rotated.status, 0, rotated.stderr);
+      const { kid } = JSON.parse(rotated.stdout) as { kid: string };
+      const during = JSON.parse(tessera(['jwks', 'list', '--json'], env).stdout) as { keys: { kid: string }[] };
+      assert.deepEqual(during.keys.map((k) => k.kid), [kid, before.keys[0]!.kid]);
+      assert.equal(tessera(['jwks', 'retire', '--kid', kid, '--json'], env).status, 1, 'the active key cannot be retired');
+      const retired = tessera(['jwks', 'retire', '--kid', before.keys[0]!.kid, '--json'], env);
+      assert.equal(retired.status, 0, retired.stderr);
+      const after = JSON.parse(tessera(['jwks', 'list', '--json'], env).stdout) as { keys: { kid: string }[] };
+      assert.deepEqual(after.keys.map((k) => k.kid), [kid]);
+      assert.equal(tessera(['jwks', 'retire', '--json'], env).status, 2);
+    });
+
     it('serves: health, login, temporary and permanent tokens over real HTTP', async () => {
       server = spawn(NODE, [BIN, 'serve'], { env: { ...process.env, ...env }, cwd: ROOT });
       server.stdout!.on('data', (d) => (serverOutput += d));

@@ -16,6 +16,9 @@ Commands:
   migrate                        Apply pending database migrations.
   merchants create --name NAME   Create a merchant; prints its id, keys and webhook secret once.
       [--notify-url URL]
+  jwks list                      Tessera's published encryption keys (GET /cof/v1/keys).
+  jwks rotate                    Publish a new key; older keys keep decrypting until retired.
+  jwks retire --kid KID          Stop publishing a decrypt-only key and stop decrypting with it.
 
 Options:
   --json                         Print exactly one JSON document on stdout (logs go to stderr).
@@ -87,6 +90,29 @@ export async function main(argv: string[]): Promise<number> {
             'The private key and webhook secret are shown only now: store them safely.',
           ].join('\n'),
         );
+      } finally {
+        await deps.close();
+      }
+      return EXIT.ok;
+    }
+    if (command === 'jwks' && (sub === 'list' || sub === 'rotate' || sub === 'retire')) {
+      const { values } = parse(rest, { kid: { type: 'string' } });
+      if (values.help) return help('tessera jwks list|rotate|retire --kid KID [--json]\n');
+      const kid = typeof values.kid === 'string' ? values.kid : undefined;
+      if (sub === 'retire' && !kid) throw new UsageError('--kid is required.');
+      const deps = await cliDeps();
+      try {
+        if (sub === 'rotate') {
+          const created = await deps.keys.rotate();
+          output(values.json === true, { kid: created }, `New active key: ${created}. Older keys still decrypt until retired.`);
+        } else if (sub === 'retire') {
+          const retired = await deps.keys.retire(kid!);
+          if (!retired) throw new Error(`no decrypt-only key ${kid} (the active key cannot be retired; rotate first)`);
+          output(values.json === true, { kid, retired: true }, `Retired ${kid}.`);
+        } else {
+          const jwks = await deps.keys.jwks();
+          output(values.json === true, jwks, jwks.keys.map((k, i) => `${k.kid}${i === 0 ? '  (active)' : '  (decrypt-only)'}`).join('\n'));
+        }
       } finally {
         await deps.close();
       }
