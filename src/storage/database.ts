@@ -60,7 +60,7 @@ export function openDatabase(options: DatabaseOptions): Db {
 
 /** Applies every pending migration; safe to call from several processes at once. */
 export async function migrateToLatest(db: Db): Promise<string[]> {
-  const migrator = new Migrator({ db: db.kysely, provider: new StaticMigrations() });
+  const migrator = new Migrator({ db: db.kysely, provider: new StaticMigrations(), allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
@@ -68,7 +68,7 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
 
 /** True when every known migration has been applied (for readiness). */
 export async function migrationsApplied(db: Db): Promise<boolean> {
-  const migrator = new Migrator({ db: db.kysely, provider: new StaticMigrations() });
+  const migrator = new Migrator({ db: db.kysely, provider: new StaticMigrations(), allowUnorderedMigrations: true });
   const all = await migrator.getMigrations();
   return all.every((m) => m.executedAt !== undefined);
 }
