@@ -36,6 +36,14 @@ export interface Config {
   notifyTimeoutMs: number;
   /** `TESSERA_WORKER_CONCURRENCY`: jobs one worker runs at once. Default 16. */
   workerConcurrency: number;
+  /** `TESSERA_BATCH_ISSUER_TPS`: the cap each issuer (BIN) accepts, requests/s; 0 = unknown (unpaced until a 429 teaches one). Default: `TESSERA_SANDBOX_ISSUER_TPS`. */
+  batchIssuerTps: number;
+  /** `TESSERA_BATCH_SHARE_PCT`: the share of a known issuer cap batches use; the rest is kept for the interactive API. Default 90. */
+  batchSharePct: number;
+  /** `TESSERA_BATCH_CONCURRENCY`: batch TSP calls in flight at once per process. Default 128. */
+  batchConcurrency: number;
+  /** `TESSERA_BATCH_LEASE_MS`: a batch record claimed by a process that stops answering is taken back after this. Default 30000. */
+  batchLeaseMs: number;
 }
 
 export class ConfigError extends Error {
@@ -80,6 +88,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandboxSuspendLaterMs: int(env, 'TESSERA_SANDBOX_SUSPEND_LATER_MS', 60_000),
     notifyTimeoutMs: int(env, 'TESSERA_NOTIFY_TIMEOUT_MS', 10_000, 1),
     workerConcurrency: int(env, 'TESSERA_WORKER_CONCURRENCY', 16, 1),
+    batchIssuerTps: int(env, 'TESSERA_BATCH_ISSUER_TPS', int(env, 'TESSERA_SANDBOX_ISSUER_TPS', 0)),
+    batchSharePct: Math.min(100, int(env, 'TESSERA_BATCH_SHARE_PCT', 90, 1)),
+    batchConcurrency: int(env, 'TESSERA_BATCH_CONCURRENCY', 128, 1),
+    batchLeaseMs: int(env, 'TESSERA_BATCH_LEASE_MS', 30_000, 100),
   };
 }
 

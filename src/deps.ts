@@ -16,6 +16,8 @@ import { MerchantEncrypter, ServiceKeyRing } from './vault/jwe.ts';
 import { createNotificationService, TASK_DELIVER } from './services/notifications.ts';
 import { createNetworkTokenService, TASK_CREATE_ASYNC } from './services/network-tokens.ts';
 import { createNetworkTransactionService } from './services/network-transactions.ts';
+import { createBatchService } from './services/batches.ts';
+import { BatchScheduler } from './services/batch-scheduler.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -98,6 +100,21 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   handlers.set(TASK_CREATE_ASYNC, (payload, job) => networkTokens.processAsync(payload, job));
   handlers.set(TASK_TSP_EVENT, (payload) => tsp.handleEvent(payload));
 
+  // Bulk tokenization (`/cof/v1/batches`): the scheduler runs wherever the worker runs.
+  const batchScheduler = new BatchScheduler(
+    { db, vault, networkTokens, notifications, log, now, nudge },
+    {
+      issuerTps: config.batchIssuerTps,
+      share: config.batchSharePct / 100,
+      concurrency: config.batchConcurrency,
+      leaseMs: config.batchLeaseMs,
+      maxAttempts: 10,
+      retryBaseMs: config.retryBaseMs,
+    },
+  );
+  worker.attach(batchScheduler);
+  const batches = createBatchService({ db, vault, keys, notifications, log, now, nudge, nudgeBatches: () => batchScheduler.nudge() });
+
   return {
     config,
     log,
@@ -107,7 +124,8 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     tsp,
     keys,
     worker,
-    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions },
+    batchScheduler,
+    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches },
     async close() {
       await worker.stop();
       await notifications.close();

@@ -8,6 +8,7 @@ import { sendError } from './errors.ts';
 import { merchantVaultRoutes } from './routes/merchant-vault.ts';
 import { cofRoutes } from './routes/cof.ts';
 import { sandboxRoutes } from './routes/sandbox.ts';
+import { batchRoutes } from './routes/batches.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -73,6 +74,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
 
   await app.register(merchantVaultRoutes(deps), { prefix: '/api' });
   await app.register(cofRoutes(deps), { prefix: '/cof/v1' });
+  await app.register(batchRoutes(deps), { prefix: '/cof/v1' });
   // The simulated network exists only outside production.
   if (deps.config.env !== 'production') await app.register(sandboxRoutes(deps), { prefix: '/sandbox/v1' });
   return app;
