@@ -32,7 +32,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     env: config.env,
     warn: (m) => log.warn(m),
   });
-  const db: Db = openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: sqlitePath(config) });
+  const db: Db = openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: sqlitePath(config), poolSize: config.pgPoolSize });
   await migrateToLatest(db);
 
   const now = () => Date.now();

@@ -1,5 +1,5 @@
 import type { Db } from '../storage/database.ts';
-import { countSandboxIssuerRequest, sandboxIssuerStats, takeSandboxIssuerToken } from '../storage/repos/sandbox-issuers.ts';
+import { meterSandboxIssuerRequest, sandboxIssuerStats } from '../storage/repos/sandbox-issuers.ts';
 
 /** What `GET /sandbox/v1/stats` shows per issuer (BIN): every request, the 429s, and the busiest one-second window. */
 export interface IssuerStats {
@@ -70,12 +70,7 @@ function memoryMeter(cap: number): IssuerMeter {
 
 function sharedMeter(db: Db, cap: number): IssuerMeter {
   return {
-    async admit(bin) {
-      const now = Date.now();
-      const ok = cap <= 0 || (await takeSandboxIssuerToken(db.kysely, bin, cap, now));
-      await countSandboxIssuerRequest(db.kysely, bin, Math.floor(now / 1000), ok);
-      return ok;
-    },
+    admit: (bin) => meterSandboxIssuerRequest(db.kysely, bin, cap, Date.now()),
     async stats() {
       const out: Record<string, IssuerStats> = {};
       for (const r of await sandboxIssuerStats(db.kysely)) {

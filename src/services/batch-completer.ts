@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ErrorCode } from '../domain/errors.ts';
 import type { Db } from '../storage/database.ts';
 import { addPending } from '../storage/repos/batch-issuers.ts';
-import { addBatchCounts, completeBatchIfDone, findBatchById, finishRecord, type BatchRecordRow, type BatchRow } from '../storage/repos/batches.ts';
+import { addBatchCounts, completeBatchIfDone, findBatchById, finishRecords, type BatchRecordRow, type BatchRow } from '../storage/repos/batches.ts';
 import { notifier } from './batch-notices.ts';
 import type { NetworkTokenView } from './network-tokens.ts';
 import type { NotificationService } from './notifications.ts';
@@ -37,6 +37,11 @@ export class BatchCompleter {
     this.#deps = deps;
   }
 
+  /** Results not yet written. */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
   /** Resolves once the result is committed. */
   add(record: BatchRecordRow, outcome: RecordOutcome): Promise<void> {
     return new Promise((done, fail) => {
@@ -64,16 +69,20 @@ export class BatchCompleter {
       await db.kysely.transaction().execute(async (trx) => {
         const batches = new Map<string, { row: BatchRow; ok: number; failed: number }>();
         const bins = new Map<string, number>();
-        for (const { record: r, outcome: o } of items) {
-          const wrote = await finishRecord(trx, r.id, {
+        const written = await finishRecords(
+          trx,
+          items.map(({ record: r, outcome: o }) => ({
+            id: r.id,
             status: o.ok ? 'SUCCEEDED' : 'FAILED',
             token_id: o.ok ? o.view.tokenId : null,
             token_status: o.ok ? o.view.tokenStatus : null,
             error_code: o.ok ? null : o.code,
             message: o.ok ? null : o.message,
-            done_at: t,
-          });
-          if (!wrote) continue;
+          })),
+          t,
+        );
+        for (const { record: r, outcome: o } of items) {
+          if (!written.has(r.id)) continue;
           let b = batches.get(r.batch_pk);
           if (!b) {
             const row = await findBatchById(trx, r.batch_pk);

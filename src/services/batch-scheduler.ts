@@ -39,7 +39,7 @@ export interface BatchSchedulerDeps {
 const SWEEP_MS = 1000;
 const IDLE_MS = 100;
 /** Pacing burst: tokens an issuer's bucket may hold, in seconds of its rate (small, so no calendar second overshoots). */
-const BURST_S = 0.05;
+const BURST_S = 0.1;
 
 /**
  * The batch scheduler. Glossary: each issuer (BIN) with records waiting gets a *lane* in every
@@ -136,56 +136,47 @@ export class BatchScheduler {
   async #lane(bin: string): Promise<void> {
     const { db, now } = this.#deps;
     let lastRaise = now();
+    let claimedVtime = -1;
     try {
       while (this.#running) {
-        const reserved = await this.#reserveSlots(100);
-        if (reserved === 0) continue;
-        let used = 0;
-        try {
-          const t = now();
-          const { granted, waitMs, rate } = await takeTokens(db, bin, reserved, this.#pace, t);
-          if (this.#opts.issuerTps === 0 && rate > 0 && t - lastRaise >= 1000) {
-            // Additive increase of a learned pace while the issuer stops answering 429.
-            lastRaise = t;
-            await raiseRate(db.kysely, bin, rate, rate + Math.max(1, Math.round(rate * 0.05)), t - 2000);
-          }
-          if (granted === 0) {
-            this.#release(reserved);
-            used = reserved;
-            await sleep(Math.min(waitMs, 250));
-            continue;
-          }
-          const records = await claimRecords(db, bin, granted, this.id, t + this.#opts.leaseMs, t);
-          if (records.length === 0) return;
-          used = records.length;
-          await advanceClock(db.kysely, bin, Math.max(...records.map((r) => r.vtime)));
-          this.#count(bin, records.length, t);
-          for (const r of records) void this.#process(r).finally(() => this.#release(1));
-        } finally {
-          this.#release(reserved - used);
+        // In-flight slots are a soft limit, taken after the claim: a lane waiting on its issuer's bucket holds none.
+        if (this.#free <= 0) {
+          await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+          continue;
         }
+        const t = now();
+        const { granted, waitMs, rate } = await takeTokens(db, bin, Math.min(100, this.#free), this.#pace, t, claimedVtime);
+        claimedVtime = -1;
+        if (this.#opts.issuerTps === 0 && rate > 0 && t - lastRaise >= 1000) {
+          // Additive increase of a learned pace while the issuer stops answering 429.
+          lastRaise = t;
+          await raiseRate(db.kysely, bin, rate, rate + Math.max(1, Math.round(rate * 0.05)), t - 2000);
+        }
+        if (granted === 0) {
+          await sleep(Math.min(waitMs, 250));
+          continue;
+        }
+        const records = await claimRecords(db, bin, granted, this.id, t + this.#opts.leaseMs, t);
+        if (records.length === 0) return;
+        this.#free -= records.length;
+        claimedVtime = Math.max(...records.map((r) => r.vtime));
+        this.#count(bin, records.length, t);
+        for (const r of records) void this.#process(r).finally(() => this.#release(1));
+        // Back-pressure: results waiting to be written stay bounded (memory), whatever the batch size.
+        if (this.#completer.waiting > 4 * this.#opts.concurrency) await this.#completer.flush();
       }
     } catch (err) {
       this.#deps.log.error({ err: describe(err), bin }, 'batch lane failed; it restarts on the next round');
       await sleep(IDLE_MS);
+    } finally {
+      if (claimedVtime >= 0) await advanceClock(db.kysely, bin, claimedVtime).catch(() => {});
     }
-  }
-
-  /** Waits for at least one free in-flight slot, then takes up to `max`. */
-  async #reserveSlots(max: number): Promise<number> {
-    if (this.#free === 0) {
-      await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
-      if (!this.#running) return 0;
-    }
-    const n = Math.min(max, this.#free);
-    this.#free -= n;
-    return n;
   }
 
   #release(n: number): void {
     if (n <= 0) return;
     this.#free += n;
-    for (let i = 0; i < n && this.#slotWaiters.length > 0; i++) this.#slotWaiters.shift()!();
+    if (this.#free > 0) for (const w of this.#slotWaiters.splice(0)) w();
   }
 
   #count(bin: string, n: number, t: number): void {
@@ -215,7 +206,8 @@ export class BatchScheduler {
         await releaseRecord(db.kysely, r.id, now() + this.#opts.retryBaseMs * 2 ** (r.attempts - 1));
         return;
       }
-      await this.#completer.add(r, outcome as RecordOutcome);
+      // The slot is for the TSP call: the result is written with others, and a failed write is retried through the lease.
+      void this.#completer.add(r, outcome as RecordOutcome).catch(() => {});
     } catch (err) {
       // Our own fault (database, vault): retried like a transient one, then reported as internal_error.
       log.error({ err: describe(err), record: r.id }, 'batch record failed');

@@ -50,19 +50,22 @@ export async function takeTokens(
   want: number,
   pace: (row: BatchIssuerRow, now: number) => { rate: number; burst: number },
   now: number,
+  /** The highest fair-queue position the caller claimed since its last call: moves the clock in the same write. */
+  claimedVtime = -1,
 ): Promise<{ granted: number; waitMs: number; rate: number }> {
   return db.kysely.transaction().execute(async (trx) => {
     let q = trx.selectFrom('batch_issuers').selectAll().where('bin', '=', bin);
     if (db.engine === 'postgres') q = q.forUpdate();
     const row = await q.executeTakeFirst();
     if (!row) return { granted: 0, waitMs: 50, rate: 0 };
+    if (claimedVtime > row.vclock) await trx.updateTable('batch_issuers').set({ vclock: claimedVtime }).where('bin', '=', bin).execute();
     if (row.paused_until > now) return { granted: 0, waitMs: row.paused_until - now, rate: row.rate };
     const { rate, burst } = pace(row, now);
     if (rate <= 0) return { granted: want, waitMs: 0, rate: row.rate };
     const elapsed = Math.max(0, now - row.refilled_at);
     const available = Math.min(burst * 1000, row.milli_tokens + elapsed * rate);
-    // Grant in helpings of half a burst at least: fewer round trips, and still no second over the pace.
-    const need = Math.min(want, Math.max(1, Math.ceil(burst / 2)));
+    // Grant in helpings of a whole burst when one is wanted: fewer round trips, and still no second over the pace.
+    const need = Math.min(want, burst);
     if (available < need * 1000) return { granted: 0, waitMs: Math.max(1, Math.ceil((need * 1000 - available) / rate)), rate: row.rate };
     const granted = Math.min(want, Math.floor(available / 1000));
     await trx.updateTable('batch_issuers').set({ milli_tokens: Math.floor(available - granted * 1000), refilled_at: now }).where('bin', '=', bin).execute();

@@ -113,19 +113,33 @@ export async function claimRecords(db: Db, bin: string, limit: number, workerId:
     .execute();
 }
 
-/** Writes a record's one result, if no one else did; erases its card. True when this call wrote it. */
-export async function finishRecord(
-  db: Executor,
-  id: string,
-  result: Pick<BatchRecordRow, 'status' | 'token_id' | 'token_status' | 'error_code' | 'message' | 'done_at'>,
-): Promise<boolean> {
-  const r = await db
+export type RecordResult = Pick<BatchRecordRow, 'id' | 'status' | 'token_id' | 'token_status' | 'error_code' | 'message'>;
+
+/**
+ * Writes records' results in one statement, each only if no one else did (the record is still in
+ * flight); erases their cards. Returns the ids this call wrote.
+ */
+export async function finishRecords(db: Executor, results: RecordResult[], doneAt: number): Promise<Set<string>> {
+  if (results.length === 0) return new Set();
+  const column = (name: keyof RecordResult) =>
+    sql<string | null>`CASE id ${sql.join(results.map((r) => sql`WHEN ${r.id} THEN ${r[name]}`), sql` `)} END`;
+  const rows = await db
     .updateTable('batch_records')
-    .set({ ...result, card_ct: null, lease_until: null })
-    .where('id', '=', id)
+    .set({
+      status: column('status') as never,
+      token_id: column('token_id'),
+      token_status: column('token_status'),
+      error_code: column('error_code'),
+      message: column('message'),
+      done_at: doneAt,
+      card_ct: null,
+      lease_until: null,
+    })
+    .where('id', 'in', results.map((r) => r.id))
     .where('status', '=', 'INFLIGHT')
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
+    .returning('id')
+    .execute();
+  return new Set(rows.map((r) => r.id));
 }
 
 /** Puts a claimed record back in its queue (a 429 or a transient fault), to run no sooner than `notBefore`. */
