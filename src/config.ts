@@ -36,6 +36,12 @@ export interface Config {
   notifyTimeoutMs: number;
   /** `TESSERA_WORKER_CONCURRENCY`: jobs one worker runs at once. Default 16. */
   workerConcurrency: number;
+  /** `TESSERA_BATCH_RECORDS_PER_S`: batch-file records each issuer gets processed per second (new issuers). Default 5000. */
+  batchRecordsPerS: number;
+  /** `TESSERA_BATCH_INBOX`: drop folder of issuers' batch files (answered with `…_OUT.json`). Default unset (off). */
+  batchInbox: string | undefined;
+  /** `TESSERA_BATCH_INBOX_POLL_MS`: how often the drop folder is scanned. Default 2000. */
+  batchInboxPollMs: number;
 }
 
 export class ConfigError extends Error {
@@ -80,6 +86,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandboxSuspendLaterMs: int(env, 'TESSERA_SANDBOX_SUSPEND_LATER_MS', 60_000),
     notifyTimeoutMs: int(env, 'TESSERA_NOTIFY_TIMEOUT_MS', 10_000, 1),
     workerConcurrency: int(env, 'TESSERA_WORKER_CONCURRENCY', 16, 1),
+    batchRecordsPerS: int(env, 'TESSERA_BATCH_RECORDS_PER_S', 5000, 1),
+    batchInbox: env.TESSERA_BATCH_INBOX ? resolve(env.TESSERA_BATCH_INBOX) : undefined,
+    batchInboxPollMs: int(env, 'TESSERA_BATCH_INBOX_POLL_MS', 2000, 10),
   };
 }
 

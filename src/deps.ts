@@ -16,6 +16,12 @@ import { MerchantEncrypter, ServiceKeyRing } from './vault/jwe.ts';
 import { createNotificationService, TASK_DELIVER } from './services/notifications.ts';
 import { createNetworkTokenService, TASK_CREATE_ASYNC } from './services/network-tokens.ts';
 import { createNetworkTransactionService } from './services/network-transactions.ts';
+import { EC_RING, type EcPublicJwk } from './vault/jwe.ts';
+import { IssuerEncrypter } from './vault/issuer-jwe.ts';
+import { createIssuerService } from './services/issuers.ts';
+import { createIssuerCardService } from './services/issuer-cards.ts';
+import { createIssuerTokenService } from './services/issuer-tokens.ts';
+import { createClickToPayService, TASK_C2P_ENROL } from './services/click-to-pay.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -98,6 +104,18 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   handlers.set(TASK_CREATE_ASYNC, (payload, job) => networkTokens.processAsync(payload, job));
   handlers.set(TASK_TSP_EVENT, (payload) => tsp.handleEvent(payload));
 
+  // The issuer face (`/authz/v1`, `/banking/v1`): EC keys, issuers, cards, tokens, Click to Pay.
+  const issuerKeys = new ServiceKeyRing<EcPublicJwk>(db.kysely, deriveKey(master, 'service-keys'), master.id, EC_RING);
+  await issuerKeys.ensureKey();
+  const issuers = createIssuerService({ db, vault, notifications, jwtKey: deriveKey(master, 'issuer-jwt'), now, defaultRecordsPerSecond: config.batchRecordsPerS });
+  notifications.addSecretSource((tenantId) => issuers.secretOf(tenantId));
+  const issuerCards = createIssuerCardService({ db, vault, keys: issuerKeys, now });
+  const issuerTokens = createIssuerTokenService({ db, tsp, issuers, cards: issuerCards, encrypter: new IssuerEncrypter(), now, nudge });
+  const clickToPay = createClickToPayService({ db, issuers, cards: issuerCards, tokens: issuerTokens, now, nudge });
+  tsp.onLifecycleEvent((event) => issuerTokens.onTspEvent(event));
+  handlers.set(TASK_C2P_ENROL, (payload, job) => clickToPay.process(payload, job));
+  const issuerFace = { issuers, issuerCards, issuerTokens, clickToPay };
+
   return {
     config,
     log,
@@ -106,8 +124,9 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     acquirer,
     tsp,
     keys,
+    issuerKeys,
     worker,
-    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions },
+    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, ...issuerFace },
     async close() {
       await worker.stop();
       await notifications.close();
