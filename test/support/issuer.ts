@@ -61,9 +61,9 @@ export async function assertion(
 }
 
 /** `POST /authz/v1/oauth2/token`, form-encoded. */
-export async function requestToken(t: Instance, jwt: string | undefined, grantType: string | undefined = JWT_BEARER) {
+export async function requestToken(t: Instance, jwt: string | undefined, grantType: string | null = JWT_BEARER) {
   const form = new URLSearchParams();
-  if (grantType !== undefined) form.set('grant_type', grantType);
+  if (grantType !== null) form.set('grant_type', grantType);
   if (jwt !== undefined) form.set('assertion', jwt);
   return call(t, undefined, 'POST', '/authz/v1/oauth2/token', { raw: form.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
 }

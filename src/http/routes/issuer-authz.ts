@@ -10,6 +10,8 @@ const FORM_LIMIT = 16 * 1024;
 export const issuerAuthzRoutes = (deps: Deps): FastifyPluginAsync =>
   async (root) => {
     const app = root.withTypeProvider<TypeBoxTypeProvider>();
+    // RFC 6749 §4.1.3: the token endpoint takes forms only; JSON is refused (415) in this scope.
+    app.removeContentTypeParser('application/json');
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_LIMIT }, (_req, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(String(body))));
     });
