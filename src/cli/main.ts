@@ -3,6 +3,7 @@ import { buildDeps } from '../deps.ts';
 import { createLogger } from '../logger.ts';
 import { loadConfig } from '../config.ts';
 import { serve } from './serve.ts';
+import { issuersCommand } from './issuers.ts';
 
 /** Exit codes: 0 done; 1 failed; 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -19,6 +20,9 @@ Commands:
   jwks list                      Tessera's published encryption keys (GET /cof/v1/keys).
   jwks rotate                    Publish a new key; older keys keep decrypting until retired.
   jwks retire --kid KID          Stop publishing a decrypt-only key and stop decrypting with it.
+  issuers create --name NAME     Create an issuer (/banking/v1) from its EC P-256 public key(s);
+      --jwk-file FILE [--notify-url URL]   prints its issuerId and webhook secret once.
+  issuers keys add|retire        Rotate an issuer's keys (tessera issuers --help).
 
 Options:
   --json                         Print exactly one JSON document on stdout (logs go to stderr).
@@ -118,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       return EXIT.ok;
     }
+    if (command === 'issuers') return await issuersCommand(sub, rest);
     throw new UsageError(`unknown command: ${[command, sub].filter(Boolean).join(' ')}`);
   } catch (err) {
     if (err instanceof UsageError) {
