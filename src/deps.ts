@@ -22,6 +22,9 @@ import { createIssuerService } from './services/issuers.ts';
 import { createIssuerCardService } from './services/issuer-cards.ts';
 import { createIssuerTokenService } from './services/issuer-tokens.ts';
 import { createClickToPayService, TASK_C2P_ENROL } from './services/click-to-pay.ts';
+import { createBatchService, TASK_BATCH } from './services/issuer-batch.ts';
+import { createBatchWorker } from './services/issuer-batch-worker.ts';
+import { createBatchInbox, TASK_BATCH_INBOX } from './services/batch-inbox.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -114,7 +117,15 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   const clickToPay = createClickToPayService({ db, issuers, cards: issuerCards, tokens: issuerTokens, now, nudge });
   tsp.onLifecycleEvent((event) => issuerTokens.onTspEvent(event));
   handlers.set(TASK_C2P_ENROL, (payload, job) => clickToPay.process(payload, job));
-  const issuerFace = { issuers, issuerCards, issuerTokens, clickToPay };
+  const batches = createBatchService({ db, vault, issuers, now, nudge });
+  const batchWorker = createBatchWorker({ db, vault, cards: issuerCards, clickToPay, now });
+  handlers.set(TASK_BATCH, (payload) => batchWorker.process(payload));
+  if (config.batchInbox) {
+    const inbox = createBatchInbox({ db, batches, log, dir: config.batchInbox, pollMs: config.batchInboxPollMs, now });
+    handlers.set(TASK_BATCH_INBOX, () => inbox.scan());
+    await inbox.ensureJob();
+  }
+  const issuerFace = { issuers, issuerCards, issuerTokens, clickToPay, batches };
 
   return {
     config,

@@ -170,3 +170,23 @@ export function parseIssuerCardPayload(plaintext: Uint8Array, now: Date, param =
 export function codeOf(err: unknown): ErrorCode {
   return err instanceof TesseraError ? err.code : 'internal_error';
 }
+
+/** A batch file's header. `batchId` has no dashes: drop-folder file names use them as separators. */
+export const BatchHeader = Type.Object(
+  {
+    batchId: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }),
+    seqNumber: Type.Integer({ minimum: 0, maximum: 999_999_999 }),
+    issuerId: Type.String({ pattern: '^[A-Za-z0-9]{10}$' }),
+    operation: Type.Literal('CONSUMER_CARD_REGISTRATION'),
+    clickToPayAutoEnrolment: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type BatchHeader = Static<typeof BatchHeader>;
+const checkHeader = Compile(BatchHeader);
+
+export function validateBatchHeader(value: unknown): BatchHeader {
+  const err = firstError(checkHeader as unknown as typeof checkRecord, value, 'header');
+  if (err) throw err;
+  return value as BatchHeader;
+}

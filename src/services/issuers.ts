@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { SignJWT, decodeJwt, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type CryptoKey } from 'jose';
+import { SignJWT, decodeJwt, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify } from 'jose';
 import { assertNoPan } from '../domain/card.ts';
 import { TesseraError } from '../domain/errors.ts';
 import { ISSUER_ID, issuerTenant, newIssuerId } from '../domain/issuer.ts';
@@ -115,11 +115,10 @@ export function createIssuerService(deps: IssuerServiceDeps) {
       return row ? (JSON.parse(row.public_jwk) as IssuerPublicJwk) : undefined;
     },
 
-    /** An active `sig` key by kid (batch-file signatures), as a CryptoKey. */
-    async signingKey(issuerId: string, kid: string): Promise<CryptoKey | undefined> {
+    /** An active `sig` key by kid (batch-file signatures). */
+    async signingJwk(issuerId: string, kid: string): Promise<IssuerPublicJwk | undefined> {
       const row = await findIssuerKey(k, issuerId, kid);
-      if (!row || row.use !== 'sig') return undefined;
-      return (await importJWK(JSON.parse(row.public_jwk) as IssuerPublicJwk, 'ES256')) as CryptoKey;
+      return row && row.use === 'sig' ? (JSON.parse(row.public_jwk) as IssuerPublicJwk) : undefined;
     },
 
     /**

@@ -22,6 +22,7 @@ import {
   TokenParams,
 } from '../schemas/banking.ts';
 import { cardView } from '../../services/issuer-cards.ts';
+import { bankingBatchRoutes } from './banking-batch.ts';
 
 const security = [{ issuerBearer: [] }];
 const tags = ['issuers'];
@@ -143,6 +144,8 @@ export const bankingRoutes = (deps: Deps): FastifyPluginAsync =>
           { schema: { tags, summary: 'One operation', security, params: OperationParams, response: { 200: Operation, ...errors } } },
           async (request) => clickToPay.get(request.issuerId, request.params.cardId, request.params.operationId),
         );
+
+        await scoped.register(bankingBatchRoutes(deps));
       },
       { prefix: '/issuers/:issuerId' },
     );

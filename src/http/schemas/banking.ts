@@ -112,3 +112,25 @@ export const Operation = Type.Object({
   errorCode: Type.Optional(Type.String({ description: '`consumer_contact_required` (no email or phone), a network decline (e.g. `card_declined`), `tsp_unavailable`.' })),
 });
 export const Operations = Type.Object({ operations: Type.Array(Operation) });
+
+export const BatchParams = Type.Object({ issuerId: Type.String(), batchId: Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }) });
+export const BatchQuery = Type.Object({ seqNumber: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$', description: 'Default: the highest seqNumber of this batchId.' })) }, { additionalProperties: false });
+
+export const BatchStatus = Type.Object({
+  batchId: Type.String(),
+  seqNumber: Type.Integer(),
+  status: Type.Union([Type.Literal('PROCESSING'), Type.Literal('COMPLETED')]),
+  totalRecords: Type.Integer(),
+  processedRecords: Type.Integer(),
+  koRecords: Type.Integer(),
+  clickToPayAutoEnrolment: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+  completedAt: Type.Optional(Type.String({ format: 'date-time' })),
+});
+
+/** The batch file body, described (not validated by the framework: it is streamed and checked record by record). */
+export const BATCH_BODY =
+  'Body (application/json, up to 200 MB, streamed): `{header: {batchId, seqNumber, issuerId, operation: "CONSUMER_CARD_REGISTRATION", clickToPayAutoEnrolment?}, ' +
+  'records: [{rowId, consumerAndCardRegistrationRequest: {consumerId, personalInformation, cards: [{cardId, encryptedData}]}}], signature}`; ' +
+  '`signature` is a detached JWS (`protected..signature`, ES256, a registered `kid`) over the RFC 8785 canonical JSON of `{header, records}`. ' +
+  'A bad signature refuses the whole file; a bad record is KO in the output without stopping the rest.';
