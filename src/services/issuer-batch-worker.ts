@@ -2,8 +2,20 @@ import { rename, writeFile, open as openFile } from 'node:fs/promises';
 import { TesseraError, type ErrorCode } from '../domain/errors.ts';
 import { issuerTenant, validateBatchRecord } from '../domain/issuer.ts';
 import type { Db } from '../storage/database.ts';
-import type { IssuerCardRow, IssuerConsumerRow } from '../storage/repos/issuer-cards.ts';
-import { addBatchProgress, completeBatchRecord, findBatch, findCards, pendingBatchRecords, updateBatch, type IssuerBatchRow } from '../storage/repos/issuer-batches.ts';
+import type { IssuerCardRow, IssuerConsumerRow, IssuerTokenRow } from '../storage/repos/issuer-cards.ts';
+import {
+  addBatchProgress,
+  createC2pProfiles,
+  findBatch,
+  findCards,
+  insertTokens,
+  pendingBatchRecords,
+  saveBatchResults,
+  updateBatch,
+  upsertCards,
+  upsertConsumers,
+  type IssuerBatchRow,
+} from '../storage/repos/issuer-batches.ts';
 import type { Vault } from '../vault/vault.ts';
 import type { TaskResult } from '../jobs/worker.ts';
 import type { ClickToPayService, Enrolment } from './click-to-pay.ts';
@@ -118,6 +130,32 @@ export function createBatchWorker(deps: BatchWorkerDeps) {
     return { idx, ko, consumer, cards, enrolled, result: { rowId, consumerCardRegistrationResult: { consumerId: req.consumerId, consumerStatus: 'OK', cards: results } } };
   }
 
+  /** One chunk's writes, in bulk and in one transaction (a later record of the same id wins). */
+  async function commit(key: { issuerId: string; batchId: string; seqNumber: number }, decided: Decided[]): Promise<void> {
+    const now = deps.now();
+    const consumers = new Map<string, IssuerConsumerRow>();
+    const cards = new Map<string, IssuerCardRow>();
+    const tokens = new Map<string, IssuerTokenRow>();
+    const profiles = new Set<string>();
+    for (const d of decided) {
+      if (d.consumer) consumers.set(d.consumer.id, d.consumer);
+      for (const c of d.cards) cards.set(c.id, c);
+      for (const { card, e } of d.enrolled) {
+        cards.set(card.id, { ...card, c2p_status: 'ENROLLED' });
+        if (e.digitization) tokens.set(e.digitization.row.id, e.digitization.row);
+        profiles.add(card.consumer_id);
+      }
+    }
+    await k.transaction().execute(async (trx) => {
+      await upsertConsumers(trx, [...consumers.values()]);
+      await upsertCards(trx, [...cards.values()]);
+      await insertTokens(trx, [...tokens.values()]);
+      await createC2pProfiles(trx, key.issuerId, [...profiles], now);
+      await saveBatchResults(trx, key, decided.map((d) => ({ idx: d.idx, result: JSON.stringify(d.result) })));
+      await addBatchProgress(trx, key, decided.length, decided.filter((d) => d.ko).length);
+    });
+  }
+
   async function writeOut(batch: IssuerBatchRow): Promise<void> {
     if (!batch.out_path) return;
     const tmp = `${batch.out_path}.tmp`;
@@ -162,16 +200,7 @@ export function createBatchWorker(deps: BatchWorkerDeps) {
           const group = records.slice(i, i + parallel);
           decided.push(...(await Promise.all(group.map((r, j) => decide(batch, r.idx, raws[i + j]!, existing)))));
         }
-        const now = deps.now();
-        await k.transaction().execute(async (trx) => {
-          for (const d of decided) {
-            if (d.consumer) await deps.cards.saveConsumer(trx, d.consumer);
-            for (const c of d.cards) await deps.cards.saveCard(trx, c);
-            for (const en of d.enrolled) await deps.clickToPay.record(trx, en.card, en.e, now);
-            await completeBatchRecord(trx, key, d.idx, JSON.stringify(d.result));
-          }
-          await addBatchProgress(trx, key, decided.length, decided.filter((d) => d.ko).length);
-        });
+        await commit(key, decided);
       }
       return { rescheduleAt: Date.now() };
     },

@@ -1,5 +1,5 @@
 import type { Updateable } from 'kysely';
-import type { IssuerBatchesTable, IssuerBatchRecordsTable } from '../schema.ts';
+import type { IssuerBatchesTable, IssuerBatchRecordsTable, IssuerCardsTable, IssuerConsumersTable, IssuerTokensTable } from '../schema.ts';
 import type { Executor } from './executor.ts';
 
 export type IssuerBatchRow = IssuerBatchesTable;
@@ -58,18 +58,6 @@ export async function pendingBatchRecords(db: Executor, k: Key, limit: number): 
     .execute();
 }
 
-/** Stores a record's result and erases its request (it held card data, encrypted). */
-export async function completeBatchRecord(db: Executor, k: Key, idx: number, result: string): Promise<void> {
-  await db
-    .updateTable('issuer_batch_records')
-    .set({ result, request_ct: null })
-    .where('issuer_id', '=', k.issuerId)
-    .where('batch_id', '=', k.batchId)
-    .where('seq_number', '=', k.seqNumber)
-    .where('idx', '=', idx)
-    .execute();
-}
-
 /** Results in file order, one page after `afterIdx`. */
 export async function batchResults(db: Executor, k: Key, afterIdx: number, limit: number): Promise<{ idx: number; result: string | null }[]> {
   return db
@@ -88,4 +76,77 @@ export async function batchResults(db: Executor, k: Key, afterIdx: number, limit
 export async function findCards(db: Executor, issuerId: string, ids: string[]): Promise<{ id: string; fingerprint: string; c2p_status: string | null }[]> {
   if (ids.length === 0) return [];
   return db.selectFrom('issuer_cards').select(['id', 'fingerprint', 'c2p_status']).where('issuer_id', '=', issuerId).where('id', 'in', ids).execute();
+}
+
+// Bulk writes of one processed chunk: a handful of statements per chunk instead of several per record.
+// Rows must be unique by key within a call (PostgreSQL refuses to update one row twice in a statement).
+
+export async function upsertConsumers(db: Executor, rows: IssuerConsumersTable[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 500) {
+    await db
+      .insertInto('issuer_consumers')
+      .values(rows.slice(i, i + 500))
+      .onConflict((oc) =>
+        oc.columns(['issuer_id', 'id']).doUpdateSet((eb) => ({
+          personal_ct: eb.ref('excluded.personal_ct'),
+          has_email: eb.ref('excluded.has_email'),
+          has_phone: eb.ref('excluded.has_phone'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+}
+
+export async function upsertCards(db: Executor, rows: IssuerCardsTable[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 500) {
+    await db
+      .insertInto('issuer_cards')
+      .values(rows.slice(i, i + 500))
+      .onConflict((oc) =>
+        oc.columns(['issuer_id', 'id']).doUpdateSet((eb) => ({
+          consumer_id: eb.ref('excluded.consumer_id'),
+          card_ct: eb.ref('excluded.card_ct'),
+          fingerprint: eb.ref('excluded.fingerprint'),
+          network: eb.ref('excluded.network'),
+          bin: eb.ref('excluded.bin'),
+          last4: eb.ref('excluded.last4'),
+          expiry: eb.ref('excluded.expiry'),
+          c2p_status: eb.ref('excluded.c2p_status'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+}
+
+export async function insertTokens(db: Executor, rows: IssuerTokensTable[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 500) {
+    await db.insertInto('issuer_tokens').values(rows.slice(i, i + 500)).onConflict((oc) => oc.column('id').doNothing()).execute();
+  }
+}
+
+/** Creates the Click to Pay profile of consumers that have none yet. */
+export async function createC2pProfiles(db: Executor, issuerId: string, consumerIds: string[], now: number): Promise<void> {
+  for (let i = 0; i < consumerIds.length; i += 500) {
+    await db
+      .updateTable('issuer_consumers')
+      .set({ c2p_profile_at: now })
+      .where('issuer_id', '=', issuerId)
+      .where('id', 'in', consumerIds.slice(i, i + 500))
+      .where('c2p_profile_at', 'is', null)
+      .execute();
+  }
+}
+
+/** Stores records' results and erases their requests, in one statement per 500. */
+export async function saveBatchResults(db: Executor, k: Key, results: { idx: number; result: string }[]): Promise<void> {
+  const rows = results.map((r) => ({ issuer_id: k.issuerId, batch_id: k.batchId, seq_number: k.seqNumber, idx: r.idx, request_ct: null, result: r.result }));
+  for (let i = 0; i < rows.length; i += 500) {
+    await db
+      .insertInto('issuer_batch_records')
+      .values(rows.slice(i, i + 500))
+      .onConflict((oc) => oc.columns(['issuer_id', 'batch_id', 'seq_number', 'idx']).doUpdateSet((eb) => ({ result: eb.ref('excluded.result'), request_ct: null })))
+      .execute();
+  }
 }
