@@ -9,7 +9,8 @@
 //    runs from the first byte sent until GET …/batch-files/:batchId says COMPLETED. Peak memory is
 //    the server's VmHWM (peak resident set) from /proc.
 // Targets: ≥ 2,000 records/s and ≤ 300 MB peak RSS. The embedded SQLite is the default;
-// DATABASE_URL selects a PostgreSQL. Only 127.0.0.1 is used.
+// DATABASE_URL selects a PostgreSQL; NODE_OPTIONS is passed to the server (e.g. --max-old-space-size).
+// Only 127.0.0.1 is used.
 import { spawn } from 'node:child_process';
 import { createSign, KeyObject, randomUUID } from 'node:crypto';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -36,7 +37,7 @@ const N = Number(args.records);
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-batch-'));
-const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TESSERA_DATA_DIR: dataDir, LOG_LEVEL: 'warn', TESSERA_BATCH_RECORDS_PER_S: '1000000', ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}) };
+const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TESSERA_DATA_DIR: dataDir, LOG_LEVEL: 'warn', TESSERA_BATCH_RECORDS_PER_S: '1000000', ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}), ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}) };
 
 /** A Luhn-valid Visa-range number that is not a sandbox scenario (approved, digitized). */
 function pan(i: number): string {

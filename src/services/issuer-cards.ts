@@ -3,7 +3,6 @@ import { issuerTenant, parseIssuerCardPayload, validatePersonalInformation, type
 import { networkOf } from '../domain/cof-payload.ts';
 import type { Card } from '../domain/card.ts';
 import type { Db } from '../storage/database.ts';
-import type { Executor } from '../storage/repos/executor.ts';
 import { findCard, findConsumer, upsertCard, upsertConsumer, type IssuerCardRow, type IssuerConsumerRow } from '../storage/repos/issuer-cards.ts';
 import type { ServiceKeyRing, EcPublicJwk } from '../vault/jwe.ts';
 import type { Vault } from '../vault/vault.ts';
@@ -44,7 +43,7 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
   const k = deps.db.kysely;
 
   const service = {
-    /** Validates and encrypts a consumer: nothing is written (call outside a transaction; write with `saveConsumer`). */
+    /** Validates and encrypts a consumer: nothing is written (batch files write chunks in bulk). */
     async prepareConsumer(issuerId: string, consumerId: string, personal: unknown, param = 'personalInformation'): Promise<IssuerConsumerRow> {
       const p: PersonalInformation = validatePersonalInformation(personal, param);
       const now = deps.now();
@@ -88,9 +87,6 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
         },
       };
     },
-
-    saveConsumer: (trx: Executor, row: IssuerConsumerRow) => upsertConsumer(trx, row),
-    saveCard: (trx: Executor, row: IssuerCardRow) => upsertCard(trx, row),
 
     /** `PUT …/consumers/:consumerId`: true when created. */
     async putConsumer(issuerId: string, consumerId: string, personal: unknown): Promise<{ created: boolean }> {
