@@ -7,6 +7,7 @@ import { CARDS } from './support/cards.ts';
 import { call, closeAndScan, ENGINES, eventually, startInstance, type Instance } from './support/harness.ts';
 import { banking, createIssuer, personal, signingKeyPair, type TestIssuer } from './support/issuer.ts';
 import { batchRecord, signedBatch } from './support/batch.ts';
+import { insertBatch } from '../src/storage/repos/issuer-batches.ts';
 
 const BAD_LUHN = '4242424242424241';
 
@@ -106,6 +107,20 @@ for (const engine of ENGINES) {
       await drain();
       assert.equal((await banking(t, issuer, 'GET', '/batch-files/B3')).body.seqNumber, 2);
       assert.equal((await banking(t, issuer, 'GET', '/batch-files/B3?seqNumber=1')).body.totalRecords, 1);
+    });
+
+    it('lets a file be sent again when its earlier intake died mid-way (stale RECEIVING), not while one is under way', async () => {
+      const row = (batchId: string, createdAt: number) => ({
+        issuer_id: issuer.issuerId, batch_id: batchId, seq_number: 1, operation: 'CONSUMER_CARD_REGISTRATION', auto_enrolment: 0, status: 'RECEIVING',
+        total_records: 1, processed_records: 0, ko_records: 0, out_path: null, created_at: createdAt, completed_at: null,
+      });
+      await insertBatch(t.deps.db.kysely, row('CRASHED', Date.now() - 20 * 60_000));
+      await insertBatch(t.deps.db.kysely, row('BUSY', Date.now()));
+      assert.equal((await banking(t, issuer, 'GET', '/batch-files/CRASHED')).status, 404, 'an unfinished intake is not shown');
+      const again = await send(await signedBatch(issuer, { batchId: 'CRASHED', seqNumber: 1, issuerId: issuer.issuerId }, []));
+      assert.equal(again.status, 202, again.text);
+      const busy = await send(await signedBatch(issuer, { batchId: 'BUSY', seqNumber: 1, issuerId: issuer.issuerId }, []));
+      assert.equal(busy.status, 409);
     });
 
     it("keeps issuers apart: another issuer's header is refused, their batches are 404", async () => {

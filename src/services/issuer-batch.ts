@@ -9,7 +9,7 @@ import { canonicalize } from '../domain/jcs.ts';
 import { issuerTenant, validateBatchHeader, type BatchHeader } from '../domain/issuer.ts';
 import type { Db } from '../storage/database.ts';
 import { enqueueJob } from '../storage/repos/jobs.ts';
-import { batchResults, findBatch, insertBatch, insertBatchRecords, updateBatch, type IssuerBatchRow } from '../storage/repos/issuer-batches.ts';
+import { batchResults, dropStaleIntake, findBatch, insertBatch, insertBatchRecords, updateBatch, type IssuerBatchRow } from '../storage/repos/issuer-batches.ts';
 import type { Vault } from '../vault/vault.ts';
 import { BatchReader } from './batch-reader.ts';
 import { parseDetachedJws, SigningInput } from './batch-signature.ts';
@@ -26,6 +26,8 @@ export const TASK_BATCH = 'issuer.batch_file';
 /** Largest batch file. 200 MB. */
 export const MAX_BATCH_BYTES = 200 * 1024 * 1024;
 const INSERT_CHUNK = 500;
+/** An intake still RECEIVING after this long died with its process. 15 minutes. */
+const STALE_INTAKE_MS = 15 * 60_000;
 
 export interface BatchServiceDeps {
   db: Db;
@@ -84,7 +86,7 @@ export function createBatchService(deps: BatchServiceDeps) {
     const fh = await open(path, 'wx', 0o600);
     let header: unknown;
     let signature: unknown;
-    let seen = new Set<string>();
+    const seen = new Set<string>();
     let count = 0;
     let pending = '';
     try {
@@ -118,7 +120,6 @@ export function createBatchService(deps: BatchServiceDeps) {
     }
     for (const key of ['header', 'signature']) if (!seen.has(key)) throw new TesseraError('missing_field', `The batch file needs ${key}.`, key);
     if (!seen.has('records')) throw new TesseraError('missing_field', 'The batch file needs records.', 'records');
-    seen = new Set();
     return { header, signature, count };
   }
 
@@ -167,7 +168,9 @@ export function createBatchService(deps: BatchServiceDeps) {
           created_at: now,
           completed_at: null,
         };
-        if (!(await insertBatch(k, row))) throw new TesseraError('batch_duplicate', 'This batchId and seqNumber were already sent.', 'header.seqNumber');
+        // A file whose intake died with its process (still RECEIVING long after) may be sent again.
+        const fresh = (await insertBatch(k, row)) || ((await dropStaleIntake(k, key, now - STALE_INTAKE_MS)) && (await insertBatch(k, row)));
+        if (!fresh) throw new TesseraError('batch_duplicate', 'This batchId and seqNumber were already sent.', 'header.seqNumber');
         // Stored in chunks (not one long transaction, which would stall SQLite's single connection);
         // the job exists only once every record is stored.
         let idx = 0;

@@ -150,3 +150,18 @@ export async function saveBatchResults(db: Executor, k: Key, results: { idx: num
       .execute();
   }
 }
+
+/** Drops a batch whose intake never finished (its process died) before `olderThan`; true if one was dropped. */
+export async function dropStaleIntake(db: Executor, k: Key, olderThan: number): Promise<boolean> {
+  const r = await db
+    .deleteFrom('issuer_batches')
+    .where('issuer_id', '=', k.issuerId)
+    .where('batch_id', '=', k.batchId)
+    .where('seq_number', '=', k.seqNumber)
+    .where('status', '=', 'RECEIVING')
+    .where('created_at', '<', olderThan)
+    .executeTakeFirst();
+  if (Number(r.numDeletedRows) === 0) return false;
+  await db.deleteFrom('issuer_batch_records').where('issuer_id', '=', k.issuerId).where('batch_id', '=', k.batchId).where('seq_number', '=', k.seqNumber).execute();
+  return true;
+}
