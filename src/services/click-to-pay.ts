@@ -8,6 +8,7 @@ import { enqueueJob, type JobRow } from '../storage/repos/jobs.ts';
 import {
   completeOperation,
   createC2pProfile,
+  findCard,
   findConsumer,
   findOperation,
   findOperationById,
@@ -118,7 +119,7 @@ export function createClickToPayService(deps: ClickToPayServiceDeps) {
       const { operationId } = payload as { operationId: string };
       const op = await findOperationById(k, operationId);
       if (!op || op.status !== 'PENDING') return;
-      const card = await deps.cards.getCard(op.issuer_id, op.card_id).catch(() => undefined);
+      const card = await findCard(k, op.issuer_id, op.card_id);
       const consumer = card ? await findConsumer(k, op.issuer_id, card.consumer_id) : undefined;
       let e: Enrolment;
       if (!card) e = { ok: false, code: 'card_not_found', transient: false };
