@@ -195,11 +195,17 @@ export function createBatchWorker(deps: BatchWorkerDeps) {
         }
         // Cards registered before: a card already in Click to Pay is not digitized again.
         const existing = new Map((await findCards(k, key.issuerId, [...ids].slice(0, 5000))).map((r) => [r.id, r]));
-        const decided: Decided[] = [];
-        for (let i = 0; i < records.length; i += parallel) {
-          const group = records.slice(i, i + parallel);
-          decided.push(...(await Promise.all(group.map((r, j) => decide(batch, r.idx, raws[i + j]!, existing)))));
-        }
+        // `parallel` records in flight, each taking the next as it finishes (a slow one stalls no group).
+        const decided: Decided[] = new Array(records.length);
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: Math.min(parallel, records.length) }, async () => {
+            while (next < records.length) {
+              const i = next++;
+              decided[i] = await decide(batch, records[i]!.idx, raws[i]!, existing);
+            }
+          }),
+        );
         await commit(key, decided);
       }
       return { rescheduleAt: Date.now() };
