@@ -46,6 +46,12 @@ export interface Config {
   batchLeaseMs: number;
   /** `TESSERA_PG_POOL_SIZE`: PostgreSQL connections per process. Default 20. */
   pgPoolSize: number;
+  /** `TESSERA_BATCH_RECORDS_PER_S`: batch-file records each issuer gets processed per second (new issuers). Default 5000. */
+  batchRecordsPerS: number;
+  /** `TESSERA_BATCH_INBOX`: drop folder of issuers' batch files (answered with `…_OUT.json`). Default unset (off). */
+  batchInbox: string | undefined;
+  /** `TESSERA_BATCH_INBOX_POLL_MS`: how often the drop folder is scanned. Default 2000. */
+  batchInboxPollMs: number;
 }
 
 export class ConfigError extends Error {
@@ -95,6 +101,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batchConcurrency: int(env, 'TESSERA_BATCH_CONCURRENCY', 64, 1),
     batchLeaseMs: int(env, 'TESSERA_BATCH_LEASE_MS', 30_000, 100),
     pgPoolSize: int(env, 'TESSERA_PG_POOL_SIZE', 20, 1),
+    batchRecordsPerS: int(env, 'TESSERA_BATCH_RECORDS_PER_S', 5000, 1),
+    batchInbox: env.TESSERA_BATCH_INBOX ? resolve(env.TESSERA_BATCH_INBOX) : undefined,
+    batchInboxPollMs: int(env, 'TESSERA_BATCH_INBOX_POLL_MS', 2000, 10),
   };
 }
 

@@ -18,6 +18,15 @@ import { createNetworkTokenService, TASK_CREATE_ASYNC } from './services/network
 import { createNetworkTransactionService } from './services/network-transactions.ts';
 import { createBatchService } from './services/batches.ts';
 import { BatchScheduler } from './services/batch-scheduler.ts';
+import { EC_RING, type EcPublicJwk } from './vault/jwe.ts';
+import { IssuerEncrypter } from './vault/issuer-jwe.ts';
+import { createIssuerService } from './services/issuers.ts';
+import { createIssuerCardService } from './services/issuer-cards.ts';
+import { createIssuerTokenService } from './services/issuer-tokens.ts';
+import { createClickToPayService, TASK_C2P_ENROL } from './services/click-to-pay.ts';
+import { createBatchService as createIssuerBatchService, TASK_BATCH } from './services/issuer-batch.ts';
+import { createBatchWorker } from './services/issuer-batch-worker.ts';
+import { createBatchInbox, TASK_BATCH_INBOX } from './services/batch-inbox.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -114,6 +123,25 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   );
   worker.attach(batchScheduler);
   const batches = createBatchService({ db, vault, keys, notifications, log, now, nudge, nudgeBatches: () => batchScheduler.nudge() });
+  // The issuer face (`/authz/v1`, `/banking/v1`): EC keys, issuers, cards, tokens, Click to Pay.
+  const issuerKeys = new ServiceKeyRing<EcPublicJwk>(db.kysely, deriveKey(master, 'service-keys'), master.id, EC_RING);
+  await issuerKeys.ensureKey();
+  const issuers = createIssuerService({ db, vault, notifications, jwtKey: deriveKey(master, 'issuer-jwt'), now, defaultRecordsPerSecond: config.batchRecordsPerS });
+  notifications.addSecretSource((tenantId) => issuers.secretOf(tenantId));
+  const issuerCards = createIssuerCardService({ db, vault, keys: issuerKeys, now });
+  const issuerTokens = createIssuerTokenService({ db, tsp, issuers, cards: issuerCards, encrypter: new IssuerEncrypter(), now, nudge });
+  const clickToPay = createClickToPayService({ db, issuers, cards: issuerCards, tokens: issuerTokens, now, nudge });
+  tsp.onLifecycleEvent((event) => issuerTokens.onTspEvent(event));
+  handlers.set(TASK_C2P_ENROL, (payload, job) => clickToPay.process(payload, job));
+  const issuerBatches = createIssuerBatchService({ db, vault, issuers, now, nudge });
+  const batchWorker = createBatchWorker({ db, vault, cards: issuerCards, clickToPay, now });
+  handlers.set(TASK_BATCH, (payload) => batchWorker.process(payload));
+  if (config.batchInbox) {
+    const inbox = createBatchInbox({ db, batches: issuerBatches, log, dir: config.batchInbox, pollMs: config.batchInboxPollMs, now });
+    handlers.set(TASK_BATCH_INBOX, () => inbox.scan());
+    await inbox.ensureJob();
+  }
+  const issuerFace = { issuers, issuerCards, issuerTokens, clickToPay, issuerBatches };
 
   return {
     config,
@@ -123,9 +151,10 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     acquirer,
     tsp,
     keys,
+    issuerKeys,
     worker,
     batchScheduler,
-    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches },
+    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches, ...issuerFace },
     async close() {
       await worker.stop();
       await notifications.close();

@@ -5,6 +5,7 @@ import { loadConfig } from '../config.ts';
 import { serve } from './serve.ts';
 import { runWorker } from './worker.ts';
 import { cofImport, IMPORT_HELP } from './cof-import.ts';
+import { issuersCommand } from './issuers.ts';
 
 /** Exit codes: 0 done; 1 failed; 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -24,6 +25,9 @@ Commands:
   worker                         A worker-only process (jobs and batches; PostgreSQL): scale out beside serve.
   cof import --url URL --merchant ID --api-key KEY --file cards.csv --out results.csv
                                  Bulk-tokenize a CSV through /cof/v1/batches (resumable).
+  issuers create --name NAME     Create an issuer (/banking/v1) from its EC P-256 public key(s);
+      --jwk-file FILE [--notify-url URL]   prints its issuerId and webhook secret once.
+  issuers keys add|retire        Rotate an issuer's keys (tessera issuers --help).
 
 Options:
   --json                         Print exactly one JSON document on stdout (logs go to stderr).
@@ -157,6 +161,7 @@ export async function main(argv: string[]): Promise<number> {
       output(values.json === true, summary, `Batch ${summary.batchId}: ${summary.succeeded} succeeded, ${summary.failed} failed; results in ${summary.out}.`);
       return EXIT.ok;
     }
+    if (command === 'issuers') return await issuersCommand(sub, rest);
     throw new UsageError(`unknown command: ${[command, sub].filter(Boolean).join(' ')}`);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -74,6 +74,20 @@ export const ERROR_STATUS = {
   service_unavailable: 503,
   /** The card network's token service did not answer in time. */
   tsp_unavailable: 503,
+  // The issuer face (`/authz/v1`, `/banking/v1`). OAuth 2.0 token endpoint codes (RFC 6749 §5.2, RFC 7523).
+  /** The assertion is not valid: signature, expiry, lifetime over 15 minutes, audience or a replayed `jti`. */
+  invalid_grant: 400,
+  unsupported_grant_type: 400,
+  /** The assertion names an unknown issuer or a key the issuer did not register. */
+  invalid_client: 401,
+  consumer_not_found: 404,
+  operation_not_found: 404,
+  /** A batch file's output is served only once every record has its result. */
+  batch_not_ready: 409,
+  /** The issuer already sent a batch file with this `batchId` and `seqNumber`. */
+  batch_duplicate: 409,
+  /** A batch file's detached JWS does not verify: the whole file is refused. */
+  invalid_signature: 400,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

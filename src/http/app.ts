@@ -9,6 +9,8 @@ import { merchantVaultRoutes } from './routes/merchant-vault.ts';
 import { cofRoutes } from './routes/cof.ts';
 import { sandboxRoutes } from './routes/sandbox.ts';
 import { batchRoutes } from './routes/batches.ts';
+import { issuerAuthzRoutes } from './routes/issuer-authz.ts';
+import { bankingRoutes } from './routes/banking.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -63,6 +65,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
           merchantKeys: { type: 'http', scheme: 'basic', description: 'publicKey:privateKey' },
           merchantJwt: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'The JWT from /api/authorizations/token, with or without `Bearer `.' },
           cofApiKey: { type: 'apiKey', in: 'header', name: 'authorization', description: '`APIKEY <privateKey>` (network tokenization and sandbox faces).' },
+          issuerBearer: { type: 'http', scheme: 'bearer', description: 'The access_token from POST /authz/v1/oauth2/token (issuer face; errors `{errorCode, errorDescription, field, requestId}`, OAuth errors `{error, error_description}`).' },
         },
       },
     },
@@ -77,5 +80,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(batchRoutes(deps), { prefix: '/cof/v1' });
   // The simulated network exists only outside production.
   if (deps.config.env !== 'production') await app.register(sandboxRoutes(deps), { prefix: '/sandbox/v1' });
+  await app.register(issuerAuthzRoutes(deps), { prefix: '/authz/v1' });
+  await app.register(bankingRoutes(deps), { prefix: '/banking/v1' });
   return app;
 }

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isDeclineCode, TesseraError, type ErrorCode } from '../domain/errors.ts';
+import { issuerEnvelope } from './issuer-errors.ts';
 
 /** Request fields whose bad values have a field-specific code rather than `invalid_field`. */
 const FIELD_CODES: Record<string, ErrorCode> = {
@@ -122,7 +123,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
     request.log.error({ err: safeError(err) }, 'request failed');
   }
   if (e.status === 429 || e.status === 503) reply.header('retry-after', String(e.retryAfterS ?? 1));
-  const body = usesCofEnvelope(request) ? cofEnvelope(e) : merchantEnvelope(e, request.id);
+  const body = issuerEnvelope(request, e) ?? (usesCofEnvelope(request) ? cofEnvelope(e) : merchantEnvelope(e, request.id));
   return reply.code(e.status).type('application/json; charset=utf-8').send(body);
 }
 

@@ -81,14 +81,18 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   const agent = new Agent({ connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, keepAliveTimeout: 10_000, connections: 64 });
   /** Signing keys by scheme and merchant, decrypted once per process (webhook secrets do not change). */
   const keys = new Map<string, KeyObject>();
+  /** Where the secrets of tenants that are not merchants (issuers) come from: see `addSecretSource`. */
+  const secretSources: ((tenantId: string) => Promise<string | undefined>)[] = [];
 
   async function keyOf(merchantId: string, scheme: string, signer: Signer): Promise<KeyObject> {
     const cacheKey = `${scheme}:${merchantId}`;
     const hit = keys.get(cacheKey);
     if (hit) return hit;
     const merchant = await findMerchant(k, merchantId);
-    if (!merchant) throw new Error('delivery for an unknown merchant');
-    const key = signer.key(await deps.vault.decrypt(merchantId, merchant.webhook_secret_ct, webhookSecretAad(merchantId)));
+    let secret = merchant ? await deps.vault.decrypt(merchantId, merchant.webhook_secret_ct, webhookSecretAad(merchantId)) : undefined;
+    for (const source of secretSources) secret ??= await source(merchantId);
+    if (secret === undefined) throw new Error('delivery for an unknown merchant');
+    const key = signer.key(secret);
     if (keys.size > 10_000) keys.clear();
     keys.set(cacheKey, key);
     return key;
@@ -143,6 +147,11 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     },
 
     nudge: deps.nudge,
+
+    /** Adds a lookup of signing secrets for tenants that are not merchants (e.g. issuers); undefined = not mine. */
+    addSecretSource(source: (tenantId: string) => Promise<string | undefined>): void {
+      secretSources.push(source);
+    },
 
     /** The job: one attempt. Returns a reschedule for a retry; throws only for faults of our own. */
     async deliver(payload: unknown, _job: JobRow): Promise<TaskResult> {

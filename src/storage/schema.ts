@@ -276,6 +276,15 @@ export interface Database {
   batch_issuers: BatchIssuersTable;
   sandbox_issuer_buckets: SandboxIssuerBucketsTable;
   sandbox_issuer_seconds: SandboxIssuerSecondsTable;
+  issuers: IssuersTable;
+  issuer_keys: IssuerKeysTable;
+  issuer_assertions: IssuerAssertionsTable;
+  issuer_consumers: IssuerConsumersTable;
+  issuer_cards: IssuerCardsTable;
+  issuer_tokens: IssuerTokensTable;
+  issuer_operations: IssuerOperationsTable;
+  issuer_batches: IssuerBatchesTable;
+  issuer_batch_records: IssuerBatchRecordsTable;
 }
 
 /** A bulk tokenization batch (`/cof/v1/batches`): the merchant names it (`batch_id`), Tessera keys it by `id`. */
@@ -361,4 +370,129 @@ export interface SandboxIssuerSecondsTable {
   second: number;
   accepted: number;
   throttled: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The issuer face (`/banking/v1`). An issuer's vault tenant is `issuerTenant(id)` (`issuer:<id>`).
+// ---------------------------------------------------------------------------------------------
+
+/** A card issuer (bank) using the D1-style face. `id` is 10 alphanumerics. */
+export interface IssuersTable {
+  id: string;
+  name: string;
+  /** The notification signing secret (`whsec_…`), encrypted under the issuer's data key. */
+  webhook_secret_ct: string;
+  /** Base URL notifications go under (`{notify_url}/notifications/d1/v2/issuers/:issuerId/…`). */
+  notify_url: string | null;
+  status: string;
+  /** Batch-file records processed per second at most. */
+  records_per_second: number;
+  created_at: number;
+}
+
+/** An issuer's public keys: `sig` (ES256: OAuth assertions, batch signatures) or `enc` (ECDH-ES: credentials to the issuer). */
+export interface IssuerKeysTable {
+  issuer_id: string;
+  kid: string;
+  use: string;
+  public_jwk: string;
+  /** `active` or `retired`. */
+  status: string;
+  created_at: number;
+}
+
+/** `jti`s of OAuth assertions already used, kept until the assertion expires. */
+export interface IssuerAssertionsTable {
+  issuer_id: string;
+  jti: string;
+  expires_at: number;
+}
+
+export interface IssuerConsumersTable {
+  issuer_id: string;
+  id: string;
+  /** `personalInformation` (names, email, phone, address: personal data), vault-encrypted. */
+  personal_ct: string;
+  has_email: number;
+  has_phone: number;
+  /** When the consumer's Click to Pay profile was created (the first enrolment). */
+  c2p_profile_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface IssuerCardsTable {
+  issuer_id: string;
+  id: string;
+  consumer_id: string;
+  /** The card (PAN, expiry), vault-encrypted (AAD `issuer-card:<issuerId>:<cardId>`). */
+  card_ct: string;
+  /** HMAC of the PAN under the issuer's fingerprint key. */
+  fingerprint: string;
+  network: string;
+  bin: string;
+  last4: string;
+  /** `MMYY`. */
+  expiry: string;
+  /** `ENROLLED` once in Click to Pay; else null. */
+  c2p_status: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A network token the issuer asked for (`ECOM`) or that Click to Pay enrolment created (`CLICK_TO_PAY`). */
+export interface IssuerTokensTable {
+  id: string;
+  issuer_id: string;
+  card_id: string;
+  purpose: string;
+  network: string;
+  status: string;
+  token_last4: string;
+  token_expiry: string;
+  par: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** An asynchronous card operation (`CLICK_TO_PAY_ENROLMENT`): `PENDING`, `SUCCESSFUL`, `FAILED`. */
+export interface IssuerOperationsTable {
+  id: string;
+  issuer_id: string;
+  card_id: string;
+  operation: string;
+  status: string;
+  reason: string | null;
+  reason_code: string | null;
+  error_code: string | null;
+  start_time: number;
+  end_time: number | null;
+}
+
+/** A batch file. `status`: `PROCESSING`, `COMPLETED`. */
+export interface IssuerBatchesTable {
+  issuer_id: string;
+  batch_id: string;
+  seq_number: number;
+  operation: string;
+  auto_enrolment: number;
+  status: string;
+  total_records: number;
+  processed_records: number;
+  ko_records: number;
+  /** Drop-folder files: where the `…_OUT.json` answer is written. */
+  out_path: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+/** One record of a batch file: the request vault-encrypted until processed, then its result (no card data). */
+export interface IssuerBatchRecordsTable {
+  issuer_id: string;
+  batch_id: string;
+  seq_number: number;
+  idx: number;
+  request_ct: string | null;
+  /** JSON `{rowId, consumerCardRegistrationResult}` once processed. */
+  result: string | null;
 }

@@ -29,10 +29,52 @@ export interface PublicJwk extends JWK {
   alg: typeof JWE_ALG;
 }
 
-interface LoadedKey {
+/** Tessera's EC P-256 keys for the issuer face: issuers' JWEs use `ECDH-ES` + `A256GCM`. */
+export interface EcPublicJwk extends JWK {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+  kid: string;
+  use: 'enc';
+  alg: 'ECDH-ES';
+}
+
+/** What a key ring holds and accepts. Default: the `/cof/v1` RSA-OAEP-256 ring. */
+export interface KeyRingSpec<J extends JWK> {
+  /** `service_keys.purpose`. */
+  purpose: string;
+  alg: string;
+  enc: string;
+  /** Where clients find the keys (named in error messages). */
+  keysPath: string;
+  generate(): Promise<{ publicKey: CryptoKey; privateKey: CryptoKey }>;
+  publicJwk(exported: JWK, kid: string): J;
+}
+
+export const RSA_RING: KeyRingSpec<PublicJwk> = {
+  purpose: PURPOSE,
+  alg: JWE_ALG,
+  enc: JWE_ENC,
+  keysPath: 'GET /cof/v1/keys',
+  generate: () => generateKeyPair(JWE_ALG, { modulusLength: 2048, extractable: true }),
+  publicJwk: (e, kid) => ({ kty: 'RSA', n: e.n ?? '', e: e.e ?? '', kid, use: 'enc', alg: JWE_ALG }),
+};
+
+/** The issuer face's ring: EC P-256, `ECDH-ES` (direct key agreement) + `A256GCM`. */
+export const EC_RING: KeyRingSpec<EcPublicJwk> = {
+  purpose: 'd1-enc',
+  alg: 'ECDH-ES',
+  enc: JWE_ENC,
+  keysPath: 'GET /banking/v1/keys',
+  generate: () => generateKeyPair('ECDH-ES', { crv: 'P-256', extractable: true }),
+  publicJwk: (e, kid) => ({ kty: 'EC', crv: 'P-256', x: e.x ?? '', y: e.y ?? '', kid, use: 'enc', alg: 'ECDH-ES' }),
+};
+
+interface LoadedKey<J extends JWK> {
   kid: string;
   status: string;
-  publicJwk: PublicJwk;
+  publicJwk: J;
   privateKey: CryptoKey;
 }
 
@@ -42,33 +84,35 @@ interface LoadedKey {
  * active (published first, used by clients); after `rotate()` older keys stay published and decrypt
  * until `retire()` erases them.
  */
-export class ServiceKeyRing {
+export class ServiceKeyRing<J extends JWK = PublicJwk> {
   readonly #db: Executor;
   readonly #sealKey: KeyObject;
   readonly #kekId: string;
-  #keys: LoadedKey[] = [];
+  readonly #spec: KeyRingSpec<J>;
+  #keys: LoadedKey<J>[] = [];
   #loadedAt = 0;
   #lastMissReload = 0;
 
-  constructor(db: Executor, sealKey: Buffer, kekId: string) {
+  constructor(db: Executor, sealKey: Buffer, kekId: string, spec?: KeyRingSpec<J>) {
     this.#db = db;
     this.#sealKey = createSecretKey(sealKey);
     this.#kekId = kekId;
+    this.#spec = spec ?? (RSA_RING as unknown as KeyRingSpec<J>);
   }
 
   /** Creates the first key if there is none (safe when several processes start at once). */
   async ensureKey(now = Date.now()): Promise<void> {
-    if ((await latestServiceKeyGeneration(this.#db, PURPOSE)) === 0) await this.#create(1, now);
+    if ((await latestServiceKeyGeneration(this.#db, this.#spec.purpose)) === 0) await this.#create(1, now);
     await this.#reload();
   }
 
   /** Adds a new active key; the previous ones become decrypt-only. Returns the new kid. */
   async rotate(now = Date.now()): Promise<string> {
     for (;;) {
-      const generation = (await latestServiceKeyGeneration(this.#db, PURPOSE)) + 1;
+      const generation = (await latestServiceKeyGeneration(this.#db, this.#spec.purpose)) + 1;
       const kid = await this.#create(generation, now);
       if (kid) {
-        await demoteServiceKeys(this.#db, PURPOSE, generation);
+        await demoteServiceKeys(this.#db, this.#spec.purpose, generation);
         await this.#reload();
         return kid;
       }
@@ -83,7 +127,7 @@ export class ServiceKeyRing {
   }
 
   /** The published JWKS: the active key first, then keys that still decrypt. */
-  async jwks(): Promise<{ keys: PublicJwk[] }> {
+  async jwks(): Promise<{ keys: J[] }> {
     return { keys: (await this.#current()).map((k) => k.publicJwk) };
   }
 
@@ -101,21 +145,26 @@ export class ServiceKeyRing {
     } catch {
       throw new TesseraError('invalid_encrypted_data', `${param} has a protected header that does not parse.`, param);
     }
-    if (header.alg !== JWE_ALG || header.enc !== JWE_ENC) {
-      throw new TesseraError('unsupported_algorithm', `${param} must use alg ${JWE_ALG} and enc ${JWE_ENC}.`, param);
+    const { alg, enc, keysPath } = this.#spec;
+    if (header.alg !== alg || header.enc !== enc) {
+      throw new TesseraError('unsupported_algorithm', `${param} must use alg ${alg} and enc ${enc}.`, param);
+    }
+    const epk = header.epk as { kty?: unknown; crv?: unknown } | undefined;
+    if (alg === 'ECDH-ES' && (epk?.kty !== 'EC' || epk.crv !== 'P-256')) {
+      throw new TesseraError('unsupported_algorithm', `${param} must carry an ephemeral EC P-256 key (epk).`, param);
     }
     if (header.zip !== undefined || header.crit !== undefined) {
       throw new TesseraError('unsupported_algorithm', `${param} must not use zip or crit.`, param);
     }
     if (typeof header.kid !== 'string' || header.kid === '') {
-      throw new TesseraError('unknown_key', `${param} must name the key it is encrypted to (kid); see GET /cof/v1/keys.`, param);
+      throw new TesseraError('unknown_key', `${param} must name the key it is encrypted to (kid); see ${keysPath}.`, param);
     }
     const key = await this.#find(header.kid);
-    if (!key) throw new TesseraError('unknown_key', `${param} is encrypted to a key Tessera does not have; see GET /cof/v1/keys.`, param);
+    if (!key) throw new TesseraError('unknown_key', `${param} is encrypted to a key Tessera does not have; see ${keysPath}.`, param);
     try {
       const { plaintext } = await compactDecrypt(jwe, key.privateKey, {
-        keyManagementAlgorithms: [JWE_ALG],
-        contentEncryptionAlgorithms: [JWE_ENC],
+        keyManagementAlgorithms: [alg],
+        contentEncryptionAlgorithms: [enc],
       });
       return plaintext;
     } catch {
@@ -124,14 +173,13 @@ export class ServiceKeyRing {
   }
 
   async #create(generation: number, now: number): Promise<string | undefined> {
-    const { publicKey, privateKey } = await generateKeyPair(JWE_ALG, { modulusLength: 2048, extractable: true });
+    const { publicKey, privateKey } = await this.#spec.generate();
     const kid = `tessera-${new Date(now).toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`;
-    const exported = await exportJWK(publicKey);
-    const publicJwk: PublicJwk = { kty: 'RSA', n: exported.n ?? '', e: exported.e ?? '', kid, use: 'enc', alg: JWE_ALG };
+    const publicJwk = this.#spec.publicJwk(await exportJWK(publicKey), kid);
     const privateJwk = await exportJWK(privateKey);
     const inserted = await insertServiceKey(this.#db, {
       kid,
-      purpose: PURPOSE,
+      purpose: this.#spec.purpose,
       generation,
       status: 'active',
       public_jwk: JSON.stringify(publicJwk),
@@ -143,10 +191,10 @@ export class ServiceKeyRing {
     return inserted ? kid : undefined;
   }
 
-  async #reload(): Promise<LoadedKey[]> {
-    const rows = await listUsableServiceKeys(this.#db, PURPOSE);
+  async #reload(): Promise<LoadedKey<J>[]> {
+    const rows = await listUsableServiceKeys(this.#db, this.#spec.purpose);
     const known = new Map(this.#keys.map((k) => [k.kid, k]));
-    const keys: LoadedKey[] = [];
+    const keys: LoadedKey<J>[] = [];
     for (const row of rows) {
       const cached = known.get(row.kid);
       if (cached) {
@@ -155,20 +203,20 @@ export class ServiceKeyRing {
       }
       if (row.kek_id !== this.#kekId) throw new Error(`service key ${row.kid} is sealed by another master key`);
       const jwk = JSON.parse(open(this.#sealKey, Buffer.from(row.private_ct, 'base64url'), `service-key:${row.kid}`).toString('utf8')) as JWK;
-      const privateKey = (await importJWK(jwk, JWE_ALG)) as CryptoKey;
-      keys.push({ kid: row.kid, status: row.status, publicJwk: JSON.parse(row.public_jwk) as PublicJwk, privateKey });
+      const privateKey = (await importJWK(jwk, this.#spec.alg)) as CryptoKey;
+      keys.push({ kid: row.kid, status: row.status, publicJwk: JSON.parse(row.public_jwk) as J, privateKey });
     }
     this.#keys = keys;
     this.#loadedAt = Date.now();
     return keys;
   }
 
-  async #current(): Promise<LoadedKey[]> {
+  async #current(): Promise<LoadedKey<J>[]> {
     if (Date.now() - this.#loadedAt > KEYS_TTL_MS) return this.#reload();
     return this.#keys;
   }
 
-  async #find(kid: string): Promise<LoadedKey | undefined> {
+  async #find(kid: string): Promise<LoadedKey<J> | undefined> {
     const hit = (await this.#current()).find((k) => k.kid === kid);
     if (hit || Date.now() - this.#lastMissReload < MISS_RELOAD_MS) return hit;
     this.#lastMissReload = Date.now();

@@ -61,6 +61,8 @@ export async function merchantKeyPair(kid = 'psp-key-1') {
 }
 
 export interface Received {
+  /** The request path (issuer notifications go under their own paths). */
+  url: string;
   headers: IncomingHttpHeaders;
   body: string;
   json: any;
@@ -79,7 +81,7 @@ export async function startReceiver(script: number[] = []) {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      received.push({ headers: req.headers, body, json: JSON.parse(body), at: Date.now() });
+      received.push({ url: req.url ?? '', headers: req.headers, body, json: JSON.parse(body), at: Date.now() });
       const status = plan.length > 0 ? plan.shift()! : 200;
       if (status === 429) res.setHeader('retry-after', '0');
       res.writeHead(status, { 'content-type': 'text/plain' }).end('ok');
