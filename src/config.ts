@@ -36,6 +36,8 @@ export interface Config {
   notifyTimeoutMs: number;
   /** `TESSERA_WORKER_CONCURRENCY`: jobs one worker runs at once. Default 16. */
   workerConcurrency: number;
+  /** `TESSERA_PUBLIC_URL`: where clients reach Tessera (the base of an order's `pay_link`). Default `http://HOST:PORT`. */
+  publicUrl: string;
 }
 
 export class ConfigError extends Error {
@@ -80,9 +82,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandboxSuspendLaterMs: int(env, 'TESSERA_SANDBOX_SUSPEND_LATER_MS', 60_000),
     notifyTimeoutMs: int(env, 'TESSERA_NOTIFY_TIMEOUT_MS', 10_000, 1),
     workerConcurrency: int(env, 'TESSERA_WORKER_CONCURRENCY', 16, 1),
+    publicUrl: publicUrl(env),
   };
 }
 
 export function sqlitePath(config: Config): string {
   return join(config.dataDir, 'tessera.db');
+}
+
+function publicUrl(env: NodeJS.ProcessEnv): string {
+  const raw = env.TESSERA_PUBLIC_URL || `http://${env.HOST || '127.0.0.1'}:${env.PORT || '8080'}`;
+  if (!/^https?:\/\/[^\s/]+/.test(raw)) throw new ConfigError('TESSERA_PUBLIC_URL must be an http(s) URL.');
+  return raw.replace(/\/+$/, '');
 }

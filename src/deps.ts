@@ -13,9 +13,13 @@ import { createCustomerService } from './services/customers.ts';
 import { createTokenService, TASK_PURGE_EXPIRED, TASK_RELEASE_HOLD } from './services/tokens.ts';
 import { SandboxTsp, TASK_TSP_EVENT } from './sandbox/tsp.ts';
 import { MerchantEncrypter, ServiceKeyRing } from './vault/jwe.ts';
-import { createNotificationService, TASK_DELIVER } from './services/notifications.ts';
+import { createNotificationService, standardWebhooks, TASK_DELIVER } from './services/notifications.ts';
 import { createNetworkTokenService, TASK_CREATE_ASYNC } from './services/network-tokens.ts';
 import { createNetworkTransactionService } from './services/network-transactions.ts';
+import { createWebhookService, ecartPaySigner, ECART_PAY_SCHEME } from './services/webhooks.ts';
+import { createOrderPaymentService, TASK_NETWORK_UPGRADE, TASK_RECONCILE_PAYMENT } from './services/order-payments.ts';
+import { createOrderService, TASK_REFUND } from './services/orders.ts';
+import { createIdempotencyService, TASK_PURGE_IDEMPOTENCY } from './services/idempotency.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -90,6 +94,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     retryBaseMs: config.retryBaseMs,
     maxAttempts: config.retryMaxAttempts,
     timeoutMs: config.notifyTimeoutMs,
+    signers: { 'standard-webhooks': standardWebhooks, [ECART_PAY_SCHEME]: ecartPaySigner },
   });
   const networkTokens = createNetworkTokenService({ db, vault, keys, tsp, notifications, log, now, nudge });
   const networkTransactions = createNetworkTransactionService({ db, tsp, encrypter: new MerchantEncrypter(), now });
@@ -97,6 +102,16 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   handlers.set(TASK_DELIVER, (payload, job) => notifications.deliver(payload, job));
   handlers.set(TASK_CREATE_ASYNC, (payload, job) => networkTokens.processAsync(payload, job));
   handlers.set(TASK_TSP_EVENT, (payload) => tsp.handleEvent(payload));
+
+  // Orders, merchant webhooks and idempotency keys (`/api/orders`, `/api/webhooks`, `Idempotency-Key`).
+  const webhooks = createWebhookService({ db, notifications, now, maxAttempts: config.retryMaxAttempts });
+  const orderPayments = createOrderPaymentService({ db, vault, acquirer, tsp, network: tsp, networkTokens, log, now });
+  const orders = createOrderService({ db, vault, acquirer, payments: orderPayments, webhooks, customers, now, nudge, publicUrl: config.publicUrl });
+  const idempotency = createIdempotencyService({ db, vault, hmacKey: deriveKey(master, 'idempotency'), log, now });
+  handlers.set(TASK_RECONCILE_PAYMENT, (payload) => orderPayments.reconcile(payload));
+  handlers.set(TASK_NETWORK_UPGRADE, (payload, job) => orderPayments.upgrade(payload, job));
+  handlers.set(TASK_REFUND, (payload) => orders.resumeRefund(payload));
+  handlers.set(TASK_PURGE_IDEMPOTENCY, () => idempotency.purgeExpired());
 
   return {
     config,
@@ -107,7 +122,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     tsp,
     keys,
     worker,
-    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions },
+    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, orders, webhooks, orderPayments, idempotency },
     async close() {
       await worker.stop();
       await notifications.close();

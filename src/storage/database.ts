@@ -6,6 +6,7 @@ import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import type { Database } from './schema.ts';
 import * as m0001 from './migrations/0001-initial.ts';
 import * as m0002 from './migrations/0002-network-tokens.ts';
+import * as m0003 from './migrations/0003-orders-webhooks.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -28,6 +29,7 @@ export interface DatabaseOptions {
 const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-network-tokens': m0002,
+  '0003-orders-webhooks': m0003,
 };
 
 class StaticMigrations implements MigrationProvider {
