@@ -119,7 +119,11 @@ export function createOrderService(deps: OrderServiceDeps) {
       const { lines, totals } = priceItems(input.items);
       const notifyUrl = input.notify_url === undefined ? null : validateNotificationUrl(input.notify_url, 'notify_url');
       const redirectUrl = input.redirect_url === undefined ? null : validateNotificationUrl(input.redirect_url, 'redirect_url');
-      if (input.customer_id !== undefined) await deps.customers.get(merchantId, input.customer_id);
+      if (input.customer_id !== undefined) {
+        await deps.customers.get(merchantId, input.customer_id).catch((err: unknown) => {
+          throw err instanceof TesseraError && err.code === 'customer_not_found' ? new TesseraError('customer_not_found', 'No such customer.', 'customer_id') : err;
+        });
+      }
       const paying = input.token === undefined ? undefined : await payingToken(merchantId, input.token, now);
 
       const row: OrderRow = {
