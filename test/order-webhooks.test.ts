@@ -4,7 +4,8 @@ import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { call, closeAndScan, createMerchant, ENGINES, eventually, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
 import { startReceiver } from './support/cof.ts';
-import { createOrder, orderBody, temporaryToken } from './support/orders.ts';
+import { sha256Hex } from '../src/vault/master-key.ts';
+import { createOrder, orderBody, permanentToken, temporaryToken } from './support/orders.ts';
 
 /** What a merchant does to check a delivery: HMAC-SHA256 of "timestamp.webhookId.body" with its webhook secret. */
 function verifyPaySignature(secret: string, headers: IncomingHttpHeaders, body: string): boolean {
@@ -72,6 +73,28 @@ for (const engine of ENGINES) {
       const notified = await eventually(async () => (notify.received.length >= 2 ? notify.received : undefined), 5000, 'notify_url deliveries');
       assert.deepEqual(notified.map((r) => `${r.json.event}:${r.json.data.status}`).sort(), ['orders.update:paid', 'orders.update:partially_refunded']);
       assert.ok(notified.every((r) => verifyPaySignature(m.webhookSecret, r.headers, r.body)));
+    });
+
+    it('tells token events: creation of either kind and the validation hold released, never the token itself', async () => {
+      const tokens = await startReceiver();
+      try {
+        const fresh = await createMerchant(t, 'Tokens');
+        await call(t, fresh.jwt, 'POST', '/api/webhooks', { body: { url: tokens.url, events: ['tokens.create', 'tokens.validation'] } });
+        const temporary = await temporaryToken(t, fresh);
+        const permanent = await permanentToken(t, fresh, { installments: 3 });
+        const got = await eventually(async () => (tokens.received.length >= 3 ? tokens.received : undefined), 5000, 'three token events');
+        const summary = got.map((r) => `${r.json.event}:${r.json.data.type}:${r.json.data.validation?.status ?? '-'}`).sort();
+        assert.deepEqual(summary, ['tokens.create:permanent:held', 'tokens.create:temporary:-', 'tokens.validation:permanent:released']);
+        const hashes = new Set(got.map((r) => r.json.data.token_sha256));
+        assert.deepEqual(hashes, new Set([sha256Hex(temporary), sha256Hex(permanent)]));
+        for (const r of got) {
+          assert.ok(verifyPaySignature(fresh.webhookSecret, r.headers, r.body));
+          assert.ok(!r.body.includes(temporary) && !r.body.includes(permanent), 'the bearer token is not sent');
+          assert.equal(r.json.data.last4, '4242');
+        }
+      } finally {
+        await tokens.close();
+      }
     });
 
     it('retries failed deliveries, records every attempt, and sends a dead one again on request', async () => {

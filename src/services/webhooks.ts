@@ -154,8 +154,8 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     },
 
     /** The merchant's live subscriptions, read once per use case and handed to `emit`. */
-    subscriptions(merchantId: string): Promise<WebhookRow[]> {
-      return listWebhooks(k, merchantId);
+    subscriptions(merchantId: string, trx: Executor = k): Promise<WebhookRow[]> {
+      return listWebhooks(trx, merchantId);
     },
 
     /**
