@@ -19,14 +19,17 @@ for (const engine of ENGINES) {
       t = await t.restart({ TESSERA_SANDBOX_LATENCY_MS: '0' });
       await inflight;
 
-      // The safety net runs later than any live request would take: bring it forward.
-      await t.deps.db.kysely.updateTable('jobs').set({ run_at: Date.now() }).where('unique_key', '=', `pay:${order.id}`).execute();
+      // The reconciler only touches payments older than any live request would take: age this one.
+      await t.deps.db.kysely.updateTable('orders').set({ updated_at: Date.now() - 10 * 60_000 }).where('id', '=', order.id).execute();
+      await t.deps.services.orderPayments.scheduleReconcile();
       t.deps.worker.nudge();
       const settled = await eventually(async () => {
         const o = await t.deps.db.kysely.selectFrom('orders').selectAll().where('id', '=', order.id).executeTakeFirstOrThrow();
         return o.payment_status === 'failed' ? o : undefined;
       }, 5000, 'the reconciler');
       assert.equal(settled.status, 'created');
+      const fresh = await t.deps.db.kysely.selectFrom('orders').select('id').where('payment_status', '=', 'pending').execute();
+      assert.deepEqual(fresh, []);
       const holds = await t.deps.db.kysely.selectFrom('sandbox_authorizations').selectAll().where('reference', '=', order.payment_reference!).execute();
       assert.deepEqual(holds.map((h) => h.status), ['voided'], 'the authorization is reversed, not left hanging');
       const read = await call(t, (await createMerchant(t, 'x')).jwt, 'GET', `/api/orders/${order.id}`);

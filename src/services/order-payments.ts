@@ -6,7 +6,7 @@ import type { Db } from '../storage/database.ts';
 import type { Executor } from '../storage/repos/executor.ts';
 import { enqueueJob, type JobRow } from '../storage/repos/jobs.ts';
 import { findNetworkTokenForCard, finishUpgrade, findUpgrade, insertUpgrade } from '../storage/repos/network-token-upgrades.ts';
-import { findOrderById, settleOrderPayment, updateOrder } from '../storage/repos/orders.ts';
+import { listStalePayments, settleOrderPayment, updateOrder, type OrderRow } from '../storage/repos/orders.ts';
 import { findTokenByHash } from '../storage/repos/tokens.ts';
 import type { Vault } from '../vault/vault.ts';
 import type { NetworkTokenService } from './network-tokens.ts';
@@ -18,7 +18,9 @@ import { tokenAad } from './tokens.ts';
  * single-use cryptogram (`network_token`). A permanent vault token without a network token gets
  * one asked for in the background (an *upgrade*), so later payments use it.
  */
-export const TASK_RECONCILE_PAYMENT = 'orders.reconcile_payment';
+export const TASK_RECONCILE_PAYMENTS = 'orders.reconcile_payments';
+/** A payment still `pending` this long after it started has lost its request: the reconciler settles it. */
+export const STALE_PAYMENT_MS = 120_000;
 export const TASK_NETWORK_UPGRADE = 'orders.network_token_upgrade';
 
 /** The network's side of a payment with a token PAN and cryptogram (the sandbox TSP's acquirer face). */
@@ -39,6 +41,8 @@ export interface OrderPaymentDeps {
   networkTokens: NetworkTokenService;
   log: Logger;
   now: () => number;
+  /** How often the reconciler looks for interrupted payments. Default 60 s. */
+  reconcileIntervalMs?: number;
 }
 
 export type Credential = 'network_token' | 'pan';
@@ -92,6 +96,18 @@ export function createOrderPaymentService(deps: OrderPaymentDeps) {
     await updateOrder(k, req.orderId, { authorization_id: authorizationId });
     await deps.acquirer.capture(authorizationId, req.amount);
     return { status: 'captured', authorizationId, credential: 'network_token' };
+  }
+
+  async function reverse(order: OrderRow): Promise<void> {
+    if (!order.payment_reference) return;
+    // A network-token payment records its (approved) authorization on the order; a PAN payment is found by its reference.
+    if (order.authorization_id) await deps.acquirer.void(order.authorization_id);
+    else {
+      const record = await deps.acquirer.findByReference(order.merchant_id, order.payment_reference);
+      if (record && record.status !== 'declined') await deps.acquirer.void(record.id);
+    }
+    await settleOrderPayment(k, order.id, { payment_status: 'failed', decline_code: 'processing_error', updated_at: deps.now() });
+    deps.log.warn({ order: order.id }, 'payment interrupted: reversed, order left unpaid');
   }
 
   return {
@@ -152,22 +168,21 @@ export function createOrderPaymentService(deps: OrderPaymentDeps) {
     },
 
     /**
-     * The safety net of a payment whose request died between the acquirer and the order's update
-     * (its job runs later than any live request would take): whatever the acquirer holds is voided,
-     * so the customer is not charged for an order that does not say `paid`, and the order stays `created`.
+     * The safety net of payments whose request died between the acquirer and the order's update
+     * (the order row, written `pending` before the acquirer is called, is the durable marker; the
+     * recurring job scans for old ones): whatever the acquirer holds is voided, so the customer is
+     * not charged for an order that does not say `paid`, and the order stays `created`.
      */
-    async reconcile(payload: unknown): Promise<void> {
-      const { orderId } = payload as { orderId: string };
-      const order = await findOrderById(k, orderId);
-      if (!order || order.payment_status !== 'pending' || !order.payment_reference) return;
-      // A network-token payment records its (approved) authorization on the order; a PAN payment is found by its reference.
-      if (order.authorization_id) await deps.acquirer.void(order.authorization_id);
-      else {
-        const record = await deps.acquirer.findByReference(order.merchant_id, order.payment_reference);
-        if (record && record.status !== 'declined') await deps.acquirer.void(record.id);
-      }
-      await settleOrderPayment(k, orderId, { payment_status: 'failed', decline_code: 'processing_error', updated_at: deps.now() });
-      deps.log.warn({ order: orderId }, 'payment interrupted: reversed, order left unpaid');
+    async reconcileStale(): Promise<{ rescheduleAt: number }> {
+      const now = deps.now();
+      for (const order of await listStalePayments(k, now - STALE_PAYMENT_MS, 100)) await reverse(order);
+      return { rescheduleAt: now + (deps.reconcileIntervalMs ?? 60_000) };
+    },
+
+    /** Makes sure the recurring reconciler is scheduled (idempotent). */
+    async scheduleReconcile(): Promise<void> {
+      const now = deps.now();
+      await enqueueJob(k, { task: TASK_RECONCILE_PAYMENTS, payload: {}, uniqueKey: TASK_RECONCILE_PAYMENTS, runAt: now }, now);
     },
   };
 }

@@ -13,13 +13,13 @@ import { sha256Hex } from '../vault/master-key.ts';
 import type { Vault } from '../vault/vault.ts';
 import type { CustomerService } from './customers.ts';
 import { validateNotificationUrl } from './merchants.ts';
-import { TASK_RECONCILE_PAYMENT, type OrderPaymentService } from './order-payments.ts';
+import type { OrderPaymentService } from './order-payments.ts';
 import { tokenAad, tokenCvcAad } from './tokens.ts';
 import { orderView, refundView, type OrderView, type RefundView } from './order-views.ts';
 import type { WebhookService } from './webhooks.ts';
 
 export const TASK_REFUND = 'orders.refund';
-/** A payment or refund not settled by its request after this long is settled by its job. */
+/** A refund not settled by its request after this long is settled by its job. */
 const SAFETY_NET_MS = 120_000;
 
 export interface OrderServiceDeps {
@@ -162,10 +162,9 @@ export function createOrderService(deps: OrderServiceDeps) {
           if (paying.type === 'temporary' && !(await useTemporaryToken(trx, paying.hash, now))) {
             throw new TesseraError('token_already_used', 'The temporary token was already used for a payment: create a new one.', 'token');
           }
-          await enqueueJob(trx, { task: TASK_RECONCILE_PAYMENT, payload: { orderId: row.id }, runAt: now + SAFETY_NET_MS, uniqueKey: `pay:${row.id}` }, now);
           if (paying.upgrade) await deps.payments.requestUpgrade(trx, merchantId, paying.hash, paying.upgrade.fingerprint, now);
         }
-        queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.create', view(row));
+        queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.create', () => view(row));
       });
       if (queued > 0 || paying?.upgrade) deps.nudge();
       if (!paying) return { ok: true, order: view(row) };
@@ -189,7 +188,6 @@ export function createOrderService(deps: OrderServiceDeps) {
       await k.transaction().execute(async (trx) => {
         const { id: _id, ...patch } = settled;
         if (!(await settleOrderPayment(trx, row.id, patch))) return;
-        await deleteJobByKey(trx, `pay:${row.id}`);
         if (result.status !== 'captured') return;
         const data = view(settled);
         queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.confirmation', data);

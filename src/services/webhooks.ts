@@ -159,20 +159,21 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     },
 
     /**
-     * Queues `{event, data}` to every subscription of `event` (and to `extraUrl`, e.g. an order's
+     * Queues `{event, data}` (`data` may be a function, built only if someone listens) to every subscription of `event` (and to `extraUrl`, e.g. an order's
      * `notify_url`) in the caller's transaction. Returns how many were queued: nudge after commit.
      */
-    async emit(trx: Executor, subs: WebhookRow[], merchantId: string, event: WebhookEvent, data: unknown, extraUrl?: string | null): Promise<number> {
+    async emit(trx: Executor, subs: WebhookRow[], merchantId: string, event: WebhookEvent, data: unknown | (() => unknown), extraUrl?: string | null): Promise<number> {
       let queued = 0;
-      const body = { event, data };
+      let body: { event: WebhookEvent; data: unknown } | undefined;
+      const payload = () => (body ??= { event, data: typeof data === 'function' ? (data as () => unknown)() : data });
       for (const w of subs) {
         if (!(JSON.parse(w.events) as string[]).includes(event)) continue;
-        const deliveryId = await deps.notifications.enqueue(trx, { merchantId, url: w.url, eventType: event, body, scheme: ECART_PAY_SCHEME });
+        const deliveryId = await deps.notifications.enqueue(trx, { merchantId, url: w.url, eventType: event, body: payload(), scheme: ECART_PAY_SCHEME });
         await linkDelivery(trx, { delivery_id: deliveryId, webhook_id: w.id, merchant_id: merchantId, created_at: deps.now() });
         queued++;
       }
       if (extraUrl) {
-        await deps.notifications.enqueue(trx, { merchantId, url: extraUrl, eventType: event, body, scheme: ECART_PAY_SCHEME });
+        await deps.notifications.enqueue(trx, { merchantId, url: extraUrl, eventType: event, body: payload(), scheme: ECART_PAY_SCHEME });
         queued++;
       }
       return queued;

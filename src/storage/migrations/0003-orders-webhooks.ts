@@ -38,6 +38,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   await db.schema.createIndex('orders_merchant_created').on('orders').columns(['merchant_id', 'created_at', 'id']).execute();
   await db.schema.createIndex('orders_merchant_status').on('orders').columns(['merchant_id', 'status', 'created_at', 'id']).execute();
+  // The reconciler's scan: payments still `pending` long after their request should have ended.
+  await db.schema.createIndex('orders_payment_pending').on('orders').columns(['payment_status', 'updated_at']).execute();
 
   await db.schema
     .createTable('order_refunds')

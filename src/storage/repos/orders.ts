@@ -69,3 +69,8 @@ export async function completeRefund(db: Executor, id: string, now: number): Pro
 export async function listRefunds(db: Executor, orderId: string): Promise<OrderRefundRow[]> {
   return db.selectFrom('order_refunds').selectAll().where('order_id', '=', orderId).orderBy('created_at').orderBy('id').execute();
 }
+
+/** Payments still `pending` since before `olderThan` (their request died): the reconciler's work. */
+export async function listStalePayments(db: Executor, olderThan: number, limit: number): Promise<OrderRow[]> {
+  return db.selectFrom('orders').selectAll().where('payment_status', '=', 'pending').where('updated_at', '<', olderThan).orderBy('updated_at').limit(limit).execute();
+}
