@@ -44,6 +44,8 @@ function env(dataDir: string, extra: Record<string, string> = {}): NodeJS.Proces
     TESSERA_DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
     ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+    // e.g. NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server and CLI.
+    ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}),
     ...extra,
   };
 }
