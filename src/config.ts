@@ -38,6 +38,16 @@ export interface Config {
   workerConcurrency: number;
   /** `TESSERA_PUBLIC_URL`: where clients reach Tessera (the base of an order's `pay_link`). Default `http://HOST:PORT`. */
   publicUrl: string;
+  /** `TESSERA_BATCH_ISSUER_TPS`: the cap each issuer (BIN) accepts, requests/s; 0 = unknown (unpaced until a 429 teaches one). Default: `TESSERA_SANDBOX_ISSUER_TPS`. */
+  batchIssuerTps: number;
+  /** `TESSERA_BATCH_SHARE_PCT`: the share of a known issuer cap batches use; the rest is kept for the interactive API. Default 90. */
+  batchSharePct: number;
+  /** `TESSERA_BATCH_CONCURRENCY`: batch TSP calls in flight at once per process (with a slow network, raise it to about rate × latency). Default 64. */
+  batchConcurrency: number;
+  /** `TESSERA_BATCH_LEASE_MS`: a batch record claimed by a process that stops answering is taken back after this. Default 30000. */
+  batchLeaseMs: number;
+  /** `TESSERA_PG_POOL_SIZE`: PostgreSQL connections per process. Default 20. */
+  pgPoolSize: number;
 }
 
 export class ConfigError extends Error {
@@ -83,6 +93,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     notifyTimeoutMs: int(env, 'TESSERA_NOTIFY_TIMEOUT_MS', 10_000, 1),
     workerConcurrency: int(env, 'TESSERA_WORKER_CONCURRENCY', 16, 1),
     publicUrl: publicUrl(env),
+    batchIssuerTps: int(env, 'TESSERA_BATCH_ISSUER_TPS', int(env, 'TESSERA_SANDBOX_ISSUER_TPS', 0)),
+    batchSharePct: Math.min(100, int(env, 'TESSERA_BATCH_SHARE_PCT', 90, 1)),
+    batchConcurrency: int(env, 'TESSERA_BATCH_CONCURRENCY', 64, 1),
+    batchLeaseMs: int(env, 'TESSERA_BATCH_LEASE_MS', 30_000, 100),
+    pgPoolSize: int(env, 'TESSERA_PG_POOL_SIZE', 20, 1),
   };
 }
 

@@ -20,6 +20,8 @@ import { createWebhookService, ecartPaySigner, ECART_PAY_SCHEME } from './servic
 import { createOrderPaymentService, TASK_NETWORK_UPGRADE, TASK_RECONCILE_PAYMENTS } from './services/order-payments.ts';
 import { createOrderService, TASK_REFUND } from './services/orders.ts';
 import { createIdempotencyService, TASK_PURGE_IDEMPOTENCY } from './services/idempotency.ts';
+import { createBatchService } from './services/batches.ts';
+import { BatchScheduler } from './services/batch-scheduler.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -34,7 +36,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     env: config.env,
     warn: (m) => log.warn(m),
   });
-  const db: Db = openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: sqlitePath(config) });
+  const db: Db = openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: sqlitePath(config), poolSize: config.pgPoolSize });
   await migrateToLatest(db);
 
   const now = () => Date.now();
@@ -114,6 +116,20 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   handlers.set(TASK_NETWORK_UPGRADE, (payload, job) => orderPayments.upgrade(payload, job));
   handlers.set(TASK_REFUND, (payload) => orders.resumeRefund(payload));
   handlers.set(TASK_PURGE_IDEMPOTENCY, () => idempotency.purgeExpired());
+  // Bulk tokenization (`/cof/v1/batches`): the scheduler runs wherever the worker runs.
+  const batchScheduler = new BatchScheduler(
+    { db, vault, networkTokens, notifications, log, now, nudge },
+    {
+      issuerTps: config.batchIssuerTps,
+      share: config.batchSharePct / 100,
+      concurrency: config.batchConcurrency,
+      leaseMs: config.batchLeaseMs,
+      maxAttempts: 10,
+      retryBaseMs: config.retryBaseMs,
+    },
+  );
+  worker.attach(batchScheduler);
+  const batches = createBatchService({ db, vault, keys, notifications, log, now, nudge, nudgeBatches: () => batchScheduler.nudge() });
 
   return {
     config,
@@ -124,7 +140,8 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     tsp,
     keys,
     worker,
-    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, orders, webhooks, orderPayments, idempotency },
+    batchScheduler,
+    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency },
     async close() {
       await worker.stop();
       await notifications.close();

@@ -3,6 +3,8 @@ import { buildDeps } from '../deps.ts';
 import { createLogger } from '../logger.ts';
 import { loadConfig } from '../config.ts';
 import { serve } from './serve.ts';
+import { runWorker } from './worker.ts';
+import { cofImport, IMPORT_HELP } from './cof-import.ts';
 
 /** Exit codes: 0 done; 1 failed; 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -19,6 +21,9 @@ Commands:
   jwks list                      Tessera's published encryption keys (GET /cof/v1/keys).
   jwks rotate                    Publish a new key; older keys keep decrypting until retired.
   jwks retire --kid KID          Stop publishing a decrypt-only key and stop decrypting with it.
+  worker                         A worker-only process (jobs and batches; PostgreSQL): scale out beside serve.
+  cof import --url URL --merchant ID --api-key KEY --file cards.csv --out results.csv
+                                 Bulk-tokenize a CSV through /cof/v1/batches (resumable).
 
 Options:
   --json                         Print exactly one JSON document on stdout (logs go to stderr).
@@ -116,6 +121,40 @@ export async function main(argv: string[]): Promise<number> {
       } finally {
         await deps.close();
       }
+      return EXIT.ok;
+    }
+    if (command === 'worker') {
+      const { values } = parse(argv.slice(1), {});
+      if (values.help) return help('tessera worker\n\nRuns jobs and batch records without serving HTTP (PostgreSQL: DATABASE_URL).\n');
+      await runWorker();
+      return EXIT.ok;
+    }
+    if (command === 'cof' && sub === 'import') {
+      const { values } = parse(rest, {
+        url: { type: 'string' },
+        merchant: { type: 'string' },
+        'api-key': { type: 'string' },
+        file: { type: 'string' },
+        out: { type: 'string' },
+        'batch-id': { type: 'string' },
+        'chunk-size': { type: 'string' },
+      });
+      if (values.help) return help(IMPORT_HELP);
+      for (const name of ['url', 'merchant', 'api-key', 'file', 'out'] as const) {
+        if (typeof values[name] !== 'string' || values[name] === '') throw new UsageError(`--${name} is required.`);
+      }
+      const chunkSize = values['chunk-size'] === undefined ? 10_000 : Number(values['chunk-size']);
+      if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > 10_000) throw new UsageError('--chunk-size must be 1 to 10000.');
+      const summary = await cofImport({
+        url: String(values.url),
+        merchantId: String(values.merchant),
+        apiKey: String(values['api-key']),
+        file: String(values.file),
+        out: String(values.out),
+        batchId: typeof values['batch-id'] === 'string' ? values['batch-id'] : undefined,
+        chunkSize,
+      });
+      output(values.json === true, summary, `Batch ${summary.batchId}: ${summary.succeeded} succeeded, ${summary.failed} failed; results in ${summary.out}.`);
       return EXIT.ok;
     }
     throw new UsageError(`unknown command: ${[command, sub].filter(Boolean).join(' ')}`);

@@ -42,7 +42,11 @@ export function parseCofPayload(plaintext: Uint8Array, source: CofSource, now: D
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
     throw new TesseraError('invalid_encrypted_data', `${P} does not hold a JSON object.`, P);
   }
-  const o = obj as Record<string, unknown>;
+  return validateCofObject(obj as Record<string, unknown>, source, now);
+}
+
+/** Validates an already-parsed payload object (one record of a batch chunk, or a whole `encryptedData`). */
+export function validateCofObject(o: Record<string, unknown>, source: CofSource, now: Date): CofPayload {
   const allowed = source === 'TOKEN' ? TOKEN_FIELDS : CARD_FIELDS;
   const extra = Object.keys(o).find((key) => !allowed.has(key));
   if (extra !== undefined) {

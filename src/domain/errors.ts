@@ -29,6 +29,15 @@ export const ERROR_STATUS = {
   missing_email: 400,
   network_not_supported: 400,
   invalid_jwks: 400,
+  // 400 / 404 / 409 of bulk tokenization (`/cof/v1/batches`).
+  /** A chunk holds more than 10,000 records. */
+  too_many_records: 400,
+  /** A `rowId` appears twice in the chunk, or was already sent in an earlier chunk of the batch. */
+  duplicate_row_id: 400,
+  invalid_cursor: 400,
+  batch_not_found: 404,
+  /** A chunk for a batch whose `last` chunk was already received. */
+  batch_closed: 409,
   // 401: who is calling is unknown.
   unauthorized: 401,
   // 402: the card network said no.

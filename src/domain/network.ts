@@ -67,6 +67,8 @@ export interface TokenProvisionRequest {
   accountId?: string | undefined;
   /** The cardholder's email: part of the token identity at Amex (required there). */
   email?: string | undefined;
+  /** The requestor's idempotency id: the same id again gets the token the first request got (crash reconciliation). */
+  requestId?: string | undefined;
 }
 
 /** What a TSP answers about a token: never the token PAN (that only travels inside a cryptogram). */

@@ -10,6 +10,7 @@ import { cofRoutes } from './routes/cof.ts';
 import { sandboxRoutes } from './routes/sandbox.ts';
 import { installIdempotency } from './idempotency.ts';
 import { orderRoutes, payPageRoutes } from './routes/orders.ts';
+import { batchRoutes } from './routes/batches.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -77,6 +78,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   installIdempotency(app, deps.services.idempotency);
   await app.register(merchantVaultRoutes(deps), { prefix: '/api' });
   await app.register(cofRoutes(deps), { prefix: '/cof/v1' });
+  await app.register(batchRoutes(deps), { prefix: '/cof/v1' });
   // The simulated network exists only outside production.
   if (deps.config.env !== 'production') await app.register(sandboxRoutes(deps), { prefix: '/sandbox/v1' });
   await app.register(orderRoutes(deps), { prefix: '/api' });

@@ -40,6 +40,8 @@ export class Worker {
   #wake: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #nudged = false;
+  /** Background loops that start and stop with this worker (e.g. the batch scheduler). */
+  readonly #companions: { start(): void; stop(): Promise<void> }[] = [];
   /** When the loop last went round: readiness reads it. */
   lastTickAt = 0;
 
@@ -60,6 +62,13 @@ export class Worker {
     if (this.#running) return;
     this.#running = true;
     this.#loop = this.#run();
+    for (const c of this.#companions) c.start();
+  }
+
+  /** Runs `companion` whenever this worker runs: started by `start()`, stopped by `stop()`. */
+  attach(companion: { start(): void; stop(): Promise<void> }): void {
+    this.#companions.push(companion);
+    if (this.#running) companion.start();
   }
 
   /** Look for work now (called after a transaction that enqueued jobs commits). */
@@ -71,6 +80,7 @@ export class Worker {
   async stop(): Promise<void> {
     this.#running = false;
     this.#wake?.();
+    await Promise.all(this.#companions.map((c) => c.stop()));
     await this.#loop;
   }
 

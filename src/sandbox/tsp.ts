@@ -22,6 +22,7 @@ import { insertSandboxAuthorization } from '../storage/repos/sandbox-authorizati
 import {
   findSandboxCryptogram,
   findSandboxToken,
+  findSandboxTokenByRequestId,
   findSandboxTokenByRequestorKey,
   findSandboxTokenByTokenPan,
   insertSandboxCryptogram,
@@ -33,6 +34,7 @@ import {
 } from '../storage/repos/sandbox-tsp.ts';
 import { VaultIntegrityError } from '../vault/cipher.ts';
 import { scenarioOf, withCheckDigit } from './test-cards.ts';
+import { createIssuerMeter, type IssuerMeter } from './issuer-meter.ts';
 
 /** The job that tells the token requestor of an issuer-side change (and applies scheduled ones). */
 export const TASK_TSP_EVENT = 'sandbox.tsp.lifecycle_event';
@@ -90,8 +92,8 @@ export class SandboxTsp implements TokenServiceProvider {
   readonly #db: Db;
   readonly #opts: SandboxTspOptions;
   readonly #listeners: ((event: TokenLifecycleEvent) => Promise<void>)[] = [];
-  /** Per-issuer token buckets for the rate cap. In memory: the cap is per process, as a sandbox may be. */
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  /** Per-issuer rate cap and traffic meter: in memory on SQLite, shared through the database on PostgreSQL. */
+  readonly meter: IssuerMeter;
   /** KeyObjects made once: Node builds one per call from a raw Buffer key, which costs ~20 µs each. */
   readonly #key: KeyObject;
   readonly #parKey: KeyObject;
@@ -101,6 +103,7 @@ export class SandboxTsp implements TokenServiceProvider {
     this.#opts = opts;
     this.#key = createSecretKey(opts.key);
     this.#parKey = createSecretKey(opts.parKey);
+    this.meter = createIssuerMeter(db, opts.issuerTps ?? 0);
   }
 
   onLifecycleEvent(listener: (event: TokenLifecycleEvent) => Promise<void>): void {
@@ -111,7 +114,7 @@ export class SandboxTsp implements TokenServiceProvider {
     await this.#delay();
     const { card } = req;
     const bin = card.pan.slice(0, 6);
-    this.#rateCap(bin);
+    if (!(await this.meter.admit(bin))) throw new TspRateLimitedError(`issuer ${bin} is over its rate cap`, 1);
     const scenario = scenarioOf(card.pan);
     if (scenario.kind === 'tsp_timeout') throw new TspUnavailableError('the token service did not answer in time');
     if (scenario.kind === 'tsp_rate_limit') throw new TspRateLimitedError('the token service is rate limiting this requestor', 1);
@@ -119,6 +122,9 @@ export class SandboxTsp implements TokenServiceProvider {
     if (scenario.kind === 'decline' && PROVISION_DECLINES.has(scenario.reason)) return { ok: false, decline: scenario.reason };
 
     const k = this.#db.kysely;
+    // The same request id again (the requestor retrying after a crash): the token it already got.
+    const repeated = req.requestId ? await findSandboxTokenByRequestId(k, req.requestId) : undefined;
+    if (repeated) return { ok: true, token: this.#info(repeated), reused: true };
     const requestorKey = this.#requestorKey(req);
     if (requestorKey) {
       const existing = await findSandboxTokenByRequestorKey(k, requestorKey);
@@ -140,6 +146,8 @@ export class SandboxTsp implements TokenServiceProvider {
         }
         return { ok: true, token: this.#info(row), reused: false };
       }
+      const sameRequest = req.requestId ? await findSandboxTokenByRequestId(k, req.requestId) : undefined;
+      if (sameRequest) return { ok: true, token: this.#info(sameRequest), reused: true };
       if (requestorKey) {
         // A concurrent identical request won the identity: hand back its token.
         const winner = await findSandboxTokenByRequestorKey(k, requestorKey);
@@ -328,6 +336,7 @@ export class SandboxTsp implements TokenServiceProvider {
       suspended_by: null,
       created_at: now,
       updated_at: now,
+      ...(req.requestId ? { request_id: req.requestId } : {}),
     };
   }
 
@@ -379,18 +388,6 @@ export class SandboxTsp implements TokenServiceProvider {
     } catch {
       throw new VaultIntegrityError();
     }
-  }
-
-  #rateCap(bin: string): void {
-    const tps = this.#opts.issuerTps ?? 0;
-    if (tps <= 0) return;
-    const now = Date.now();
-    const bucket = this.#buckets.get(bin) ?? { tokens: tps, at: now };
-    bucket.tokens = Math.min(tps, bucket.tokens + ((now - bucket.at) / 1000) * tps);
-    bucket.at = now;
-    this.#buckets.set(bin, bucket);
-    if (bucket.tokens < 1) throw new TspRateLimitedError(`issuer ${bin} is over its rate cap`, Math.max(1, Math.ceil((1 - bucket.tokens) / tps)));
-    bucket.tokens -= 1;
   }
 
   async #delay(): Promise<void> {

@@ -78,13 +78,13 @@ export interface NetworkTokenView {
 export type AsyncRequestView = { requestId: string; merchantId: string } & (Partial<NetworkTokenView> & { errorCode?: string; message?: string });
 
 /** What the TSP gets asked: a validated card and the cardholder data its network keys tokens by. */
-interface Prepared extends CardholderData {
+export interface Prepared extends CardholderData {
   card: Card;
   network: NetworkName;
   source: CofSource;
 }
 
-type Outcome = { ok: true; view: NetworkTokenView } | { ok: false; code: ErrorCode; message: string; retryAfterS?: number };
+export type Outcome = { ok: true; view: NetworkTokenView } | { ok: false; code: ErrorCode; message: string; retryAfterS?: number };
 
 export const networkTokenAad = (id: string) => `network-token:${id}`;
 const requestAad = (id: string) => `token-request:${id}`;
@@ -142,8 +142,8 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
   }
 
   /** Asks the TSP and keeps what it issued. Transient TSP faults throw; declines are values. */
-  async function provision(merchantId: string, p: Prepared): Promise<Outcome> {
-    const result: ProvisionResult = await deps.tsp.requestToken({ merchantId, ...p });
+  async function provision(merchantId: string, p: Prepared, requestId?: string): Promise<Outcome> {
+    const result: ProvisionResult = await deps.tsp.requestToken({ merchantId, ...p, requestId });
     if (!result.ok) return { ok: false, code: result.decline, message: DECLINE_MESSAGES[result.decline] ?? 'The issuer declined the token request.' };
     const t = result.token;
     const now = deps.now();
@@ -290,6 +290,21 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
         queued = await notify(trx, r.merchant_id, outcome.ok ? 'token.created' : 'token.creation_failed', body, r.correlation_id);
       });
       if (queued) deps.nudge();
+    },
+
+    /**
+     * One record of a batch: the TSP, asked with the record's id as its request id (so a repeat
+     * after a crash gets the token the first call got), then Tessera's token row. Declines and
+     * transient faults (`rate_limited`, `tsp_unavailable`) come back as values.
+     */
+    async provisionForBatch(merchantId: string, p: Prepared, requestId: string): Promise<Outcome> {
+      try {
+        return await provision(merchantId, p, requestId);
+      } catch (err) {
+        const t = transient(err);
+        if (!t) throw err;
+        return t;
+      }
     },
 
     /** `GET /cof/v1/async-tokens/:requestId`: the notification's body, plus `requestStatus`. */

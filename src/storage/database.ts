@@ -7,6 +7,7 @@ import type { Database } from './schema.ts';
 import * as m0001 from './migrations/0001-initial.ts';
 import * as m0002 from './migrations/0002-network-tokens.ts';
 import * as m0003 from './migrations/0003-orders-webhooks.ts';
+import * as m0005 from './migrations/0005-batches.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-network-tokens': m0002,
   '0003-orders-webhooks': m0003,
+  '0005-batches': m0005,
 };
 
 class StaticMigrations implements MigrationProvider {

@@ -241,6 +241,8 @@ export interface SandboxTspTokensTable {
   suspended_by: string | null;
   created_at: number;
   updated_at: number;
+  /** The requestor's idempotency id (batch records): a repeated request gets the token it already got. */
+  request_id?: string | null;
 }
 
 export interface SandboxCryptogramsTable {
@@ -277,6 +279,12 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   network_token_upgrades: NetworkTokenUpgradesTable;
   sandbox_refunds: SandboxRefundsTable;
+  batches: BatchesTable;
+  batch_records: BatchRecordsTable;
+  batch_bins: BatchBinsTable;
+  batch_issuers: BatchIssuersTable;
+  sandbox_issuer_buckets: SandboxIssuerBucketsTable;
+  sandbox_issuer_seconds: SandboxIssuerSecondsTable;
 }
 
 /** An order (`/api/orders`). Amounts are integers in minor units; `items` is JSON (prices in minor units). */
@@ -378,4 +386,89 @@ export interface SandboxRefundsTable {
   reference: string;
   amount: number;
   created_at: number;
+}
+
+/** A bulk tokenization batch (`/cof/v1/batches`): the merchant names it (`batch_id`), Tessera keys it by `id`. */
+export interface BatchesTable {
+  id: string;
+  merchant_id: string;
+  batch_id: string;
+  /** The first chunk's `x-correlation-id`: sent with every notification of the batch. */
+  correlation_id: string;
+  /** `RECEIVING` (chunks may follow), `PROCESSING` (closed), `COMPLETED` (every record has its result). */
+  status: string;
+  chunks: number;
+  total_records: number;
+  succeeded: number;
+  failed: number;
+  started_at: number;
+  closed_at: number | null;
+  completed_at: number | null;
+}
+
+/** One record of a batch. Its card waits sealed in `card_ct` (AAD `batch-record:<id>`) and is erased with its result. */
+export interface BatchRecordsTable {
+  /** `<batch id>.<seq>`: also the request id the TSP de-duplicates on, so a retry after a crash gets the same answer. */
+  id: string;
+  batch_pk: string;
+  /** Position in the batch, from 0: results are read in this order. */
+  seq: number;
+  merchant_id: string;
+  row_id: string;
+  /** The issuer (first six digits); empty for records refused before any network call. */
+  bin: string;
+  /** Start-time fair queuing position within the issuer's queue: batches take turns. */
+  vtime: number;
+  /** `PENDING`, `INFLIGHT` (claimed until `lease_until`), `SUCCEEDED`, `FAILED`. */
+  status: string;
+  card_ct: string | null;
+  attempts: number;
+  not_before: number;
+  lease_until: number | null;
+  claimed_by: string | null;
+  token_id: string | null;
+  token_status: string | null;
+  card_last4: string | null;
+  error_code: string | null;
+  message: string | null;
+  done_at: number | null;
+}
+
+/** Where a batch's next record for one issuer goes in that issuer's fair queue. */
+export interface BatchBinsTable {
+  batch_pk: string;
+  bin: string;
+  next_vtime: number;
+}
+
+/** Per issuer, shared by every process: queued records, the fair-queue clock and the pacing token bucket. */
+export interface BatchIssuersTable {
+  bin: string;
+  /** Records not yet final. */
+  pending: number;
+  /** The highest `vtime` claimed: a new batch joins the queue here, not ahead of or behind everyone. */
+  vclock: number;
+  /** Learned pace in requests/s (0: none learned yet); a configured cap overrides it. */
+  rate: number;
+  milli_tokens: number;
+  refilled_at: number;
+  /** After a 429: no request before this. */
+  paused_until: number;
+  throttled_at: number;
+}
+
+/** The sandbox issuers' rate-cap buckets, shared by every process on one database. */
+export interface SandboxIssuerBucketsTable {
+  bin: string;
+  tokens: number;
+  at: number;
+}
+
+/** The sandbox issuers' traffic per one-second window (`GET /sandbox/v1/stats`). */
+export interface SandboxIssuerSecondsTable {
+  bin: string;
+  /** Epoch seconds. */
+  second: number;
+  accepted: number;
+  throttled: number;
 }

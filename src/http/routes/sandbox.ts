@@ -5,6 +5,7 @@ import type { Deps } from '../../deps.ts';
 import { apiKeyHook } from '../cof-auth.ts';
 import { assertCaller } from '../../services/network-tokens.ts';
 import { CofError, IssuerEventBody, SandboxAuthorization, SandboxAuthorizationBody } from '../schemas/cof.ts';
+import { IssuerStatsResponse } from '../schemas/batches.ts';
 
 const security = [{ cofApiKey: [] }];
 const tags = ['sandbox network'];
@@ -46,5 +47,18 @@ export const sandboxRoutes = (deps: Deps): FastifyPluginAsync =>
         },
       },
       async (request) => ({ tokensAffected: await deps.tsp.issuerEvent(request.body.par, request.body.event, request.body.cardExpiryDate) }),
+    );
+
+    app.get(
+      '/stats',
+      {
+        schema: {
+          tags,
+          summary: 'Traffic per simulated issuer (BIN) over one-second windows: did the caller respect TESSERA_SANDBOX_ISSUER_TPS?',
+          security,
+          response: { 200: IssuerStatsResponse, ...errors },
+        },
+      },
+      async () => ({ issuers: await deps.tsp.meter.stats() }),
     );
   };

@@ -20,6 +20,10 @@ export async function findSandboxTokenByRequestorKey(db: Executor, key: string):
   return db.selectFrom('sandbox_tsp_tokens').selectAll().where('requestor_key', '=', key).executeTakeFirst();
 }
 
+export async function findSandboxTokenByRequestId(db: Executor, requestId: string): Promise<SandboxTspTokenRow | undefined> {
+  return db.selectFrom('sandbox_tsp_tokens').selectAll().where('request_id', '=', requestId).executeTakeFirst();
+}
+
 export async function findSandboxToken(db: Executor, id: string): Promise<SandboxTspTokenRow | undefined> {
   return db.selectFrom('sandbox_tsp_tokens').selectAll().where('id', '=', id).executeTakeFirst();
 }

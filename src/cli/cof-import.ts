@@ -1,0 +1,192 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, renameSync } from 'node:fs';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { CompactEncrypt, importJWK, type JWK } from 'jose';
+
+export const IMPORT_HELP = `tessera cof import --url URL --merchant ID --api-key KEY --file cards.csv --out results.csv
+    [--batch-id ID] [--chunk-size N] [--json]
+
+Reads a CSV with the header rowId,fpan,exp,name,accountId,email (exp is MMYY; name, accountId and
+email may be empty), encrypts it in chunks (default 10000 records) to the server's key and submits
+them to /cof/v1/batches, shows progress, waits for every result and writes results.csv
+(rowId,status,tokenId,tokenStatus,cardLastDigits,errorCode,message). Run it again to resume an
+interrupted import: the batch id is derived from the file's content unless --batch-id is given.
+`;
+
+export interface ImportOptions {
+  url: string;
+  merchantId: string;
+  apiKey: string;
+  file: string;
+  out: string;
+  batchId?: string | undefined;
+  chunkSize: number;
+  /** Where progress goes. Default stderr. */
+  progress?: NodeJS.WriteStream;
+}
+
+const COLUMNS = ['rowId', 'fpan', 'exp', 'name', 'accountId', 'email'] as const;
+
+/** One CSV line (RFC 4180 quoting within a line). */
+export function parseCsvLine(line: string): string[] {
+  const out: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') (field += '"'), i++;
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') out.push(field), (field = '');
+    else field += c;
+  }
+  out.push(field);
+  return out;
+}
+
+const csv = (v: unknown) => (v === undefined || v === null ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v));
+
+async function* records(file: string): AsyncGenerator<Record<string, string>> {
+  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  let header: string[] | undefined;
+  let n = 0;
+  for await (const line of lines) {
+    n++;
+    if (line.trim() === '') continue;
+    const cells = parseCsvLine(line);
+    if (!header) {
+      header = cells.map((c) => c.trim());
+      const missing = ['rowId', 'fpan', 'exp'].filter((c) => !header!.includes(c));
+      if (missing.length) throw new Error(`${file}: the header lacks ${missing.join(', ')} (expected ${COLUMNS.join(',')}).`);
+      continue;
+    }
+    const r: Record<string, string> = {};
+    header.forEach((h, i) => {
+      const v = cells[i]?.trim();
+      if ((COLUMNS as readonly string[]).includes(h) && v) r[h] = v;
+    });
+    // Line numbers only: a row's content may be a card number.
+    if (!r.rowId) throw new Error(`${file}: line ${n} has no rowId.`);
+    yield r;
+  }
+}
+
+async function fileDigest(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex').slice(0, 16);
+}
+
+export async function cofImport(o: ImportOptions) {
+  const base = o.url.replace(/\/+$/, '');
+  const batchId = o.batchId ?? `import-${await fileDigest(o.file)}`;
+  const headers = { authorization: `APIKEY ${o.apiKey}`, 'x-correlation-id': batchId.slice(0, 36), 'content-type': 'application/json' };
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, { method, headers, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const json = (await res.json().catch(() => ({}))) as Record<string, any>;
+    return { status: res.status, json };
+  };
+  const fail = (what: string, r: { status: number; json: Record<string, any> }) =>
+    new Error(`${what}: HTTP ${r.status} ${r.json.errorCode ?? ''} ${r.json.message ?? ''}`.trim());
+  const progress = bar(o.progress ?? process.stderr);
+
+  const existing = await api('GET', `/cof/v1/batches/${encodeURIComponent(batchId)}`);
+  if (existing.status !== 200 && existing.status !== 404) throw fail('reading the batch', existing);
+  let status = existing.status === 200 ? (existing.json.status as string) : 'NEW';
+  let skip = existing.status === 200 ? Number(existing.json.totalRecords) : 0;
+  if (skip > 0 && status === 'RECEIVING') progress.line(`Resuming batch ${batchId}: ${skip} records already accepted.`);
+
+  if (status === 'NEW' || status === 'RECEIVING') {
+    const keys = await (await fetch(`${base}/cof/v1/keys`)).json() as { keys: JWK[] };
+    const jwk = keys.keys[0];
+    if (!jwk) throw new Error('the server publishes no encryption key');
+    const key = await importJWK({ ...jwk, alg: 'RSA-OAEP-256' }, 'RSA-OAEP-256');
+    const send = async (chunk: Record<string, string>[], last: boolean) => {
+      const encryptedData = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify({ records: chunk })))
+        .setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: jwk.kid! })
+        .encrypt(key);
+      const r = await api('POST', '/cof/v1/batches', { merchantId: o.merchantId, batchId, last, encryptedData });
+      if (r.status !== 202) throw fail('submitting a chunk', r);
+      progress.update('sent', Number(r.json.totalRecords), undefined);
+      status = String(r.json.status);
+    };
+    let pending: Record<string, string>[] = [];
+    let seen = 0;
+    let sent = false;
+    for await (const r of records(o.file)) {
+      if (seen++ < skip) continue;
+      if (pending.length === o.chunkSize) {
+        await send(pending, false);
+        sent = true;
+        pending = [];
+      }
+      pending.push(r);
+    }
+    if (pending.length > 0 || !sent || status === 'RECEIVING') await send(pending, true);
+  }
+
+  let last = existing.json;
+  for (;;) {
+    const r = await api('GET', `/cof/v1/batches/${encodeURIComponent(batchId)}`);
+    if (r.status !== 200) throw fail('reading the batch', r);
+    last = r.json;
+    progress.update('tokenized', Number(last.processed), Number(last.totalRecords));
+    if (last.status === 'COMPLETED') break;
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+  progress.done();
+
+  const tmp = `${o.out}.part`;
+  const out = createWriteStream(tmp);
+  out.write('rowId,status,tokenId,tokenStatus,cardLastDigits,errorCode,message\n');
+  let cursor: string | null = null;
+  do {
+    const q: string = new URLSearchParams({ limit: '1000', ...(cursor ? { cursor } : {}) }).toString();
+    const r = await api('GET', `/cof/v1/batches/${encodeURIComponent(batchId)}/results?${q}`);
+    if (r.status !== 200) throw fail('reading results', r);
+    for (const x of r.json.results as Record<string, string>[]) {
+      const line = [x.rowId, x.errorCode ? 'FAILED' : 'SUCCEEDED', x.tokenId, x.tokenStatus, x.cardLastDigits, x.errorCode, x.message].map(csv).join(',') + '\n';
+      if (!out.write(line)) await once(out, 'drain');
+    }
+    cursor = r.json.nextCursor as string | null;
+  } while (cursor);
+  out.end();
+  await once(out, 'finish');
+  renameSync(tmp, o.out);
+  return { batchId, totalRecords: Number(last.totalRecords), succeeded: Number(last.succeeded), failed: Number(last.failed), out: o.out };
+}
+
+/** A progress bar with rate and ETA on a terminal; a plain line every few seconds otherwise. */
+function bar(stream: NodeJS.WriteStream) {
+  const tty = stream.isTTY === true;
+  const start = Date.now();
+  let lastLine = 0;
+  let phase = '';
+  let phaseStart = start;
+  let phaseFrom = 0;
+  return {
+    line: (text: string) => stream.write(text + '\n'),
+    update(what: string, done: number, total: number | undefined) {
+      const now = Date.now();
+      if (what !== phase) (phase = what), (phaseStart = now), (phaseFrom = done);
+      const rate = (done - phaseFrom) / Math.max(0.001, (now - phaseStart) / 1000);
+      const eta = total !== undefined && rate > 0 ? Math.ceil((total - done) / rate) : undefined;
+      const pct = total ? Math.floor((done / total) * 100) : undefined;
+      const text = `${what} ${done}${total !== undefined ? `/${total}` : ''} records, ${Math.round(rate)}/s${eta !== undefined ? `, ETA ${eta}s` : ''}`;
+      if (tty) {
+        const width = 30;
+        const filled = pct === undefined ? 0 : Math.round((pct / 100) * width);
+        stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct ?? '--'}% ${text}\x1b[K`);
+      } else if (now - lastLine >= 2000 || (total !== undefined && done >= total)) {
+        lastLine = now;
+        stream.write(text + '\n');
+      }
+    },
+    done() {
+      if (tty) stream.write('\n');
+    },
+  };
+}

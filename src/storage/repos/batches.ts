@@ -1,0 +1,169 @@
+import { sql, type Updateable } from 'kysely';
+import type { Db } from '../database.ts';
+import type { BatchBinsTable, BatchesTable, BatchRecordsTable } from '../schema.ts';
+import type { Executor } from './executor.ts';
+
+export type BatchRow = BatchesTable;
+export type BatchRecordRow = BatchRecordsTable;
+
+/** Rows per multi-row INSERT: well under both engines' bound-parameter limits. */
+const INSERT_SLICE = 400;
+
+/** A merchant's own batch by its name; another merchant's finds nothing. */
+export async function findBatch(db: Executor, merchantId: string, batchId: string): Promise<BatchRow | undefined> {
+  return db.selectFrom('batches').selectAll().where('merchant_id', '=', merchantId).where('batch_id', '=', batchId).executeTakeFirst();
+}
+
+/** Locks the batch row for the rest of the transaction (PostgreSQL), so chunks of one batch append one at a time. */
+export async function lockBatch(db: Executor, engine: Db['engine'], id: string): Promise<BatchRow | undefined> {
+  let q = db.selectFrom('batches').selectAll().where('id', '=', id);
+  if (engine === 'postgres') q = q.forUpdate();
+  return q.executeTakeFirst();
+}
+
+/** Inserts a batch unless the merchant already has one of that name; returns whether this call inserted. */
+export async function insertBatch(db: Executor, row: BatchRow): Promise<boolean> {
+  const r = await db.insertInto('batches').values(row).onConflict((oc) => oc.columns(['merchant_id', 'batch_id']).doNothing()).executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+export async function updateBatch(db: Executor, id: string, patch: Updateable<BatchesTable>): Promise<void> {
+  await db.updateTable('batches').set(patch).where('id', '=', id).execute();
+}
+
+/** Adds results to a batch's counters (in the transaction that wrote them). */
+export async function addBatchCounts(db: Executor, id: string, succeeded: number, failed: number): Promise<void> {
+  await db
+    .updateTable('batches')
+    .set((eb) => ({ succeeded: eb('succeeded', '+', succeeded), failed: eb('failed', '+', failed) }))
+    .where('id', '=', id)
+    .execute();
+}
+
+/**
+ * Marks a closed batch completed when every record has its result; true for the one caller that
+ * did it. One conditional UPDATE, so concurrent writers (the last chunk, the last results) cannot
+ * both miss or both claim the completion.
+ */
+export async function completeBatchIfDone(db: Executor, id: string, now: number): Promise<boolean> {
+  const r = await db
+    .updateTable('batches')
+    .set({ status: 'COMPLETED', completed_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'PROCESSING')
+    .where(sql<boolean>`succeeded + failed = total_records`)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+export async function listBatchIdsByStatus(db: Executor, status: string, limit: number): Promise<string[]> {
+  const rows = await db.selectFrom('batches').select('id').where('status', '=', status).limit(limit).execute();
+  return rows.map((r) => r.id);
+}
+
+export async function findBatchById(db: Executor, id: string): Promise<BatchRow | undefined> {
+  return db.selectFrom('batches').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listBatchBins(db: Executor, batchPk: string): Promise<BatchBinsTable[]> {
+  return db.selectFrom('batch_bins').selectAll().where('batch_pk', '=', batchPk).execute();
+}
+
+export async function upsertBatchBin(db: Executor, row: BatchBinsTable): Promise<void> {
+  await db
+    .insertInto('batch_bins')
+    .values(row)
+    .onConflict((oc) => oc.columns(['batch_pk', 'bin']).doUpdateSet({ next_vtime: row.next_vtime }))
+    .execute();
+}
+
+/** Inserts records; a `row_id` already in the batch violates `batch_records_row` (the caller maps it). */
+export async function insertRecords(db: Executor, rows: BatchRecordRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_SLICE) {
+    await db.insertInto('batch_records').values(rows.slice(i, i + INSERT_SLICE)).execute();
+  }
+}
+
+/** True when a database error is a unique-key violation (SQLite or PostgreSQL). */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === '23505' || /UNIQUE constraint failed/.test(String(e?.message ?? ''));
+}
+
+/**
+ * Claims up to `limit` due records of one issuer, oldest fair-queue position first, for `workerId`
+ * until `leaseUntil`. `FOR UPDATE SKIP LOCKED` on PostgreSQL: processes never claim the same record.
+ */
+export async function claimRecords(db: Db, bin: string, limit: number, workerId: string, leaseUntil: number, now: number): Promise<BatchRecordRow[]> {
+  const k = db.kysely;
+  let due = k
+    .selectFrom('batch_records')
+    .select('id')
+    .where('status', '=', 'PENDING')
+    .where('bin', '=', bin)
+    .where('not_before', '<=', now)
+    .orderBy('vtime')
+    .limit(limit);
+  if (db.engine === 'postgres') due = due.forUpdate().skipLocked();
+  return k
+    .updateTable('batch_records')
+    .set((eb) => ({ status: 'INFLIGHT', claimed_by: workerId, lease_until: leaseUntil, attempts: eb('attempts', '+', 1) }))
+    .where('id', 'in', due)
+    .returningAll()
+    .execute();
+}
+
+export type RecordResult = Pick<BatchRecordRow, 'id' | 'status' | 'token_id' | 'token_status' | 'error_code' | 'message'>;
+
+/**
+ * Writes records' results in one statement, each only if no one else did (the record is still in
+ * flight); erases their cards. Returns the ids this call wrote.
+ */
+export async function finishRecords(db: Executor, results: RecordResult[], doneAt: number): Promise<Set<string>> {
+  if (results.length === 0) return new Set();
+  const column = (name: keyof RecordResult) =>
+    sql<string | null>`CASE id ${sql.join(results.map((r) => sql`WHEN ${r.id} THEN ${r[name]}`), sql` `)} END`;
+  const rows = await db
+    .updateTable('batch_records')
+    .set({
+      status: column('status') as never,
+      token_id: column('token_id'),
+      token_status: column('token_status'),
+      error_code: column('error_code'),
+      message: column('message'),
+      done_at: doneAt,
+      card_ct: null,
+      lease_until: null,
+    })
+    .where('id', 'in', results.map((r) => r.id))
+    .where('status', '=', 'INFLIGHT')
+    .returning('id')
+    .execute();
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Puts a claimed record back in its queue (a 429 or a transient fault), to run no sooner than `notBefore`. */
+export async function releaseRecord(db: Executor, id: string, notBefore: number): Promise<void> {
+  await db
+    .updateTable('batch_records')
+    .set({ status: 'PENDING', lease_until: null, not_before: notBefore })
+    .where('id', '=', id)
+    .where('status', '=', 'INFLIGHT')
+    .execute();
+}
+
+/** Records whose process died while holding them go back to their queue (same id: the TSP de-duplicates). */
+export async function recoverExpiredRecords(db: Executor, now: number): Promise<number> {
+  const r = await db
+    .updateTable('batch_records')
+    .set({ status: 'PENDING', lease_until: null, claimed_by: null })
+    .where('status', '=', 'INFLIGHT')
+    .where('lease_until', '<', now)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
+/** Records after `afterSeq`, in batch order (finished or not: the caller stops at the first unfinished one). */
+export async function listResults(db: Executor, batchPk: string, afterSeq: number, limit: number): Promise<BatchRecordRow[]> {
+  return db.selectFrom('batch_records').selectAll().where('batch_pk', '=', batchPk).where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
+}
