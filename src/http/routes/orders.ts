@@ -5,6 +5,7 @@ import { TesseraError } from '../../domain/errors.ts';
 import type { Deps } from '../../deps.ts';
 import { merchantEnvelope } from '../errors.ts';
 import { merchantJwtHook } from '../merchant-auth.ts';
+import { declineMessage } from './merchant-vault.ts';
 import { Deleted, ErrorBody, IdParams } from '../schemas/merchant.ts';
 import { Delivery, DeliveryParams, Order, OrderBody, OrderList, OrderListQuery, RefundBody, RefundCreated, Webhook, WebhookBody } from '../schemas/orders.ts';
 
@@ -20,17 +21,6 @@ const OrderDeclined = Type.Object({
   decline_code: Type.Optional(Type.String()),
   order: Order,
 });
-
-const DECLINE_MESSAGES: Record<string, string> = {
-  card_declined: 'The card was declined.',
-  insufficient_funds: 'The card has insufficient funds.',
-  lost_card: 'The card was declined (reported lost).',
-  stolen_card: 'The card was declined (reported stolen).',
-  expired_card: 'The card has expired.',
-  incorrect_cvc: 'The card security code is incorrect.',
-  processing_error: 'The card could not be processed. Try again.',
-  authentication_required: 'The issuer requires cardholder authentication.',
-};
 
 /** Orders, refunds and webhooks on the merchant face (`/api`). */
 export const orderRoutes = (deps: Deps): FastifyPluginAsync =>
@@ -53,7 +43,7 @@ export const orderRoutes = (deps: Deps): FastifyPluginAsync =>
       async (request, reply) => {
         const outcome = await orders.create(request.merchantId, request.body);
         if (outcome.ok) return reply.code(201).send(outcome.order);
-        const e = new TesseraError(outcome.decline, DECLINE_MESSAGES[outcome.decline] ?? 'The card was declined.', 'token');
+        const e = new TesseraError(outcome.decline, declineMessage(outcome.decline), 'token');
         return reply.code(402).send({ ...merchantEnvelope(e, request.id), order: outcome.order } as never);
       },
     );
