@@ -36,6 +36,8 @@ export interface Config {
   notifyTimeoutMs: number;
   /** `TESSERA_WORKER_CONCURRENCY`: jobs one worker runs at once. Default 16. */
   workerConcurrency: number;
+  /** `TESSERA_PUBLIC_URL`: where clients reach Tessera (the base of an order's `pay_link`). Default `http://HOST:PORT`. */
+  publicUrl: string;
   /** `TESSERA_BATCH_ISSUER_TPS`: the cap each issuer (BIN) accepts, requests/s; 0 = unknown (unpaced until a 429 teaches one). Default: `TESSERA_SANDBOX_ISSUER_TPS`. */
   batchIssuerTps: number;
   /** `TESSERA_BATCH_SHARE_PCT`: the share of a known issuer cap batches use; the rest is kept for the interactive API. Default 90. */
@@ -96,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandboxSuspendLaterMs: int(env, 'TESSERA_SANDBOX_SUSPEND_LATER_MS', 60_000),
     notifyTimeoutMs: int(env, 'TESSERA_NOTIFY_TIMEOUT_MS', 10_000, 1),
     workerConcurrency: int(env, 'TESSERA_WORKER_CONCURRENCY', 16, 1),
+    publicUrl: publicUrl(env),
     batchIssuerTps: int(env, 'TESSERA_BATCH_ISSUER_TPS', int(env, 'TESSERA_SANDBOX_ISSUER_TPS', 0)),
     batchSharePct: Math.min(100, int(env, 'TESSERA_BATCH_SHARE_PCT', 90, 1)),
     batchConcurrency: int(env, 'TESSERA_BATCH_CONCURRENCY', 64, 1),
@@ -109,4 +112,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 export function sqlitePath(config: Config): string {
   return join(config.dataDir, 'tessera.db');
+}
+
+function publicUrl(env: NodeJS.ProcessEnv): string {
+  const raw = env.TESSERA_PUBLIC_URL || `http://${env.HOST || '127.0.0.1'}:${env.PORT || '8080'}`;
+  if (!/^https?:\/\/[^\s/]+/.test(raw)) throw new ConfigError('TESSERA_PUBLIC_URL must be an http(s) URL.');
+  return raw.replace(/\/+$/, '');
 }

@@ -6,6 +6,8 @@ export async function serve(): Promise<void> {
   const deps = await buildDeps();
   const app = await buildApp(deps);
   await deps.services.tokens.schedulePurge();
+  await deps.services.idempotency.schedulePurge();
+  await deps.services.orderPayments.scheduleReconcile();
   deps.worker.start();
   await app.listen({ port: deps.config.port, host: deps.config.host });
   deps.log.info({ engine: deps.db.engine, masterKey: deps.vault.masterKeyId }, 'tessera is serving');

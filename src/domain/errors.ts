@@ -88,6 +88,22 @@ export const ERROR_STATUS = {
   batch_duplicate: 409,
   /** A batch file's detached JWS does not verify: the whole file is refused. */
   invalid_signature: 400,
+  // Orders, refunds, webhooks and idempotency (`/api/orders`, `/api/webhooks`, `Idempotency-Key`).
+  invalid_currency: 400,
+  /** An amount that is negative, has more than two decimals, or is over what is allowed (e.g. a refund over the captured amount). */
+  invalid_amount: 400,
+  invalid_idempotency_key: 400,
+  order_not_found: 404,
+  webhook_not_found: 404,
+  delivery_not_found: 404,
+  /** A temporary token pays once: a second use is refused. */
+  token_already_used: 409,
+  /** A refund of an order that is not paid, or already fully refunded. */
+  order_not_refundable: 409,
+  /** The same `Idempotency-Key` was sent with another request (method, path or body). */
+  idempotency_key_reused: 409,
+  /** A request with this `Idempotency-Key` is still being processed: retry shortly. */
+  idempotency_key_in_use: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

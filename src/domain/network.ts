@@ -14,6 +14,8 @@ export interface Acquirer {
   void(authorizationId: string): Promise<void>;
   /** The authorization made under `reference`, if any: reconciles an operation a crash interrupted. */
   findByReference(merchantId: string, reference: string): Promise<AuthorizationRecord | undefined>;
+  /** Refunds `amount` (minor units) of a captured authorization; `reference` names the refund once (a retry is a no-op). */
+  refund(authorizationId: string, reference: string, amount: number): Promise<void>;
 }
 
 export interface AuthorizeRequest {

@@ -8,6 +8,8 @@ import { sendError } from './errors.ts';
 import { merchantVaultRoutes } from './routes/merchant-vault.ts';
 import { cofRoutes } from './routes/cof.ts';
 import { sandboxRoutes } from './routes/sandbox.ts';
+import { installIdempotency } from './idempotency.ts';
+import { orderRoutes, payPageRoutes } from './routes/orders.ts';
 import { batchRoutes } from './routes/batches.ts';
 import { issuerAuthzRoutes } from './routes/issuer-authz.ts';
 import { bankingRoutes } from './routes/banking.ts';
@@ -75,11 +77,15 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/health', { schema: { tags: ['operations'], summary: 'Alive and ready to serve' } }, async () => ({ status: 'ok' }));
 
+  // Before any route: every POST registered from here on honours `Idempotency-Key`.
+  installIdempotency(app, deps.services.idempotency);
   await app.register(merchantVaultRoutes(deps), { prefix: '/api' });
   await app.register(cofRoutes(deps), { prefix: '/cof/v1' });
   await app.register(batchRoutes(deps), { prefix: '/cof/v1' });
   // The simulated network exists only outside production.
   if (deps.config.env !== 'production') await app.register(sandboxRoutes(deps), { prefix: '/sandbox/v1' });
+  await app.register(orderRoutes(deps), { prefix: '/api' });
+  await app.register(payPageRoutes(deps));
   await app.register(issuerAuthzRoutes(deps), { prefix: '/authz/v1' });
   await app.register(bankingRoutes(deps), { prefix: '/banking/v1' });
   return app;

@@ -8,6 +8,7 @@ import {
   updateSandboxAuthorization,
   type SandboxAuthorizationRow,
 } from '../storage/repos/sandbox-authorizations.ts';
+import { findSandboxRefundByReference, insertSandboxRefund, sumSandboxRefunds } from '../storage/repos/sandbox-refunds.ts';
 import { scenarioOf } from './test-cards.ts';
 
 export interface SandboxAcquirerOptions {
@@ -76,6 +77,18 @@ export class SandboxAcquirer implements Acquirer {
     if (auth.status === 'voided') return;
     if (auth.status === 'declined') throw new AcquirerError('cannot void a declined authorization');
     await updateSandboxAuthorization(this.#db, authorizationId, { status: 'voided', updated_at: Date.now() });
+  }
+
+  async refund(authorizationId: string, reference: string, amount: number): Promise<void> {
+    await this.#delay();
+    if (await findSandboxRefundByReference(this.#db, reference)) return;
+    const auth = await this.#get(authorizationId);
+    if (auth.status !== 'captured') throw new AcquirerError(`cannot refund an authorization that is ${auth.status}`);
+    const refunded = await sumSandboxRefunds(this.#db, authorizationId);
+    if (!Number.isInteger(amount) || amount <= 0 || refunded + amount > auth.captured_amount) {
+      throw new AcquirerError('refund amount must be positive and at most what is left of the capture');
+    }
+    await insertSandboxRefund(this.#db, { id: `re_${randomUUID().replaceAll('-', '')}`, authorization_id: authorizationId, reference, amount, created_at: Date.now() });
   }
 
   async findByReference(merchantId: string, reference: string): Promise<AuthorizationRecord | undefined> {

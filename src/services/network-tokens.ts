@@ -164,6 +164,7 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
       issuer: JSON.stringify(t.issuer),
       created_at: now,
       updated_at: now,
+      card_fingerprint: (await deps.vault.fingerprints(merchantId, p.card)).pan,
     };
     if (await insertNetworkToken(k, row)) return { ok: true, view: viewOf(row) };
     // The TSP handed back a token it had issued (Visa/Amex identity rules): show its current state.
@@ -312,6 +313,18 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
       if (!r) throw new TesseraError('request_not_found', 'No such token request.', 'requestId');
       const token = r.token_id ? await findNetworkToken(k, merchantId, r.token_id) : undefined;
       return { ...requestView(r, token), requestStatus: r.status as 'PENDING' | 'SUCCEEDED' | 'FAILED' };
+    },
+
+    /**
+     * Asks the TSP for a network token for a card already in the vault (an order's background
+     * upgrade of a permanent token). Unsupported networks and missing cardholder data throw their
+     * 400s; declines are values; transient TSP faults throw.
+     */
+    async provisionCard(merchantId: string, card: Card): Promise<{ ok: true; tokenId: string } | { ok: false; code: ErrorCode }> {
+      const network = networkOf(card.pan, 'token');
+      requireNetworkFields(network, {});
+      const outcome = await provision(merchantId, { card, network, source: 'ON_FILE' });
+      return outcome.ok ? { ok: true, tokenId: outcome.view.tokenId } : { ok: false, code: outcome.code };
     },
 
     async get(merchantId: string, tokenId: string): Promise<NetworkTokenView> {

@@ -26,7 +26,8 @@ const NO_RETRY = new Set([400, 401, 404, 410]);
 /** Signs a delivery: turns the merchant's secret into a key once (cached), then signs with it. */
 export interface Signer {
   key(secret: string): KeyObject;
-  headers(key: KeyObject, id: string, timestampS: number, body: string): Record<string, string>;
+  /** `timestampMs` is the same instant as `timestampS`, for schemes that sign milliseconds. */
+  headers(key: KeyObject, id: string, timestampS: number, body: string, timestampMs: number): Record<string, string>;
 }
 
 /** Standard Webhooks (standardwebhooks.com): `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, secret `whsec_<base64>`. */
@@ -101,11 +102,12 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   async function post(d: DeliveryRow): Promise<{ status: number | null; error: string | null; retryAfterMs: number | null }> {
     const signer = signers[d.scheme];
     if (!signer) throw new Error(`no signer for scheme ${d.scheme}`);
+    const sentAt = deps.now();
     const headers = {
       'content-type': 'application/json',
       'user-agent': 'Tessera-Notifications/0.1',
       ...(JSON.parse(d.headers) as Record<string, string>),
-      ...signer.headers(await keyOf(d.merchant_id, d.scheme, signer), d.id, Math.floor(deps.now() / 1000), d.body),
+      ...signer.headers(await keyOf(d.merchant_id, d.scheme, signer), d.id, Math.floor(sentAt / 1000), d.body, sentAt),
     };
     try {
       const res = await request(d.url, { method: 'POST', headers, body: d.body, dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });

@@ -26,6 +26,7 @@ import {
   updateToken,
   type TokenRow,
 } from '../storage/repos/tokens.ts';
+import type { Executor } from '../storage/repos/executor.ts';
 import { sha256Hex } from '../vault/master-key.ts';
 import type { Vault } from '../vault/vault.ts';
 import { cardAad, cardCvcAad, type CustomerService } from './customers.ts';
@@ -50,6 +51,13 @@ export interface TokenServiceDeps {
   tempTokenTtlMs: number;
   purgeIntervalMs: number;
   retryMaxAttempts: number;
+  /** Merchant webhook events (`tokens.create`, `tokens.validation`), queued in the change's transaction. Default none. */
+  events?: TokenEvents;
+}
+
+export interface TokenEvents {
+  /** Queues the event in `trx`; returns how many deliveries were queued (nudge after commit). */
+  emit(trx: Executor, merchantId: string, event: 'tokens.create' | 'tokens.validation', data: unknown): Promise<number>;
 }
 
 /** The body of `POST /api/tokens` (the Ecart Pay contract). */
@@ -168,12 +176,14 @@ export function createTokenService(deps: TokenServiceDeps) {
     row.expires_at = now + deps.tempTokenTtlMs;
     // The CVC waits, encrypted, for the payment this token is for; it goes with the token.
     if (r.cvc !== undefined) row.cvc_ct = await deps.vault.encrypt(merchantId, r.cvc, tokenCvcAad(hash));
-    if (r.consumesSavedCvc && r.cardId) {
-      const cardId = r.cardId;
-      await k.transaction().execute(async (trx) => {
+    if ((r.consumesSavedCvc && r.cardId) || deps.events) {
+      const cardId = r.consumesSavedCvc ? r.cardId : null;
+      const queued = await k.transaction().execute(async (trx) => {
         await insertToken(trx, row);
-        await setCardCvc(trx, cardId, null, null);
+        if (cardId) await setCardCvc(trx, cardId, null, null);
+        return emit(trx, 'tokens.create', row);
       });
+      if (queued > 0) deps.nudge();
     } else {
       await insertToken(k, row);
     }
@@ -231,9 +241,27 @@ export function createTokenService(deps: TokenServiceDeps) {
     await k.transaction().execute(async (trx) => {
       await updateToken(trx, hash, { validation_status: 'held', validation_updated_at: after });
       await rescheduleJobByKey(trx, jobKey, after);
+      await emit(trx, 'tokens.create', { ...row, validation_status: 'held', validation_updated_at: after });
     });
     deps.nudge();
     return { ok: true, token, type: 'permanent' };
+  }
+
+  /** Queues a token event (never the token itself: its SHA-256 lets the merchant match it). */
+  async function emit(trx: Executor, event: 'tokens.create' | 'tokens.validation', row: TokenRow): Promise<number> {
+    if (!deps.events) return 0;
+    const { token: _token, ...data } = view('', row);
+    return deps.events.emit(trx, row.merchant_id, event, { ...data, token_sha256: row.token_hash });
+  }
+
+  /** Records the outcome of a validation hold and tells the merchant's webhooks. */
+  async function settleValidation(row: TokenRow, patch: { validation_status: 'released' | 'failed'; validation_error: string | null }): Promise<void> {
+    const updated = { ...row, ...patch, validation_updated_at: deps.now() };
+    const queued = await k.transaction().execute(async (trx) => {
+      await updateToken(trx, row.token_hash, { ...patch, validation_updated_at: updated.validation_updated_at });
+      return emit(trx, 'tokens.validation', updated);
+    });
+    if (queued > 0) deps.nudge();
   }
 
   async function ownToken(merchantId: string, token: string): Promise<TokenRow> {
@@ -289,11 +317,11 @@ export function createTokenService(deps: TokenServiceDeps) {
       try {
         if (auth.status === 'authorized') await deps.acquirer.capture(auth.id, VALIDATION_FINAL_AMOUNT);
         if (auth.status !== 'voided') await deps.acquirer.void(auth.id);
-        await updateToken(k, tokenHash, { validation_status: 'released', validation_error: null, validation_updated_at: deps.now() });
+        await settleValidation(row, { validation_status: 'released', validation_error: null });
       } catch (err) {
         if (job.attempts >= job.max_attempts) {
           const message = err instanceof Error ? err.message : String(err);
-          await updateToken(k, tokenHash, { validation_status: 'failed', validation_error: message.slice(0, 200), validation_updated_at: deps.now() });
+          await settleValidation(row, { validation_status: 'failed', validation_error: message.slice(0, 200) });
         }
         throw err;
       }

@@ -6,6 +6,7 @@ import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import type { Database } from './schema.ts';
 import * as m0001 from './migrations/0001-initial.ts';
 import * as m0002 from './migrations/0002-network-tokens.ts';
+import * as m0003 from './migrations/0003-orders-webhooks.ts';
 import * as m0004 from './migrations/0004-issuers.ts';
 import * as m0005 from './migrations/0005-batches.ts';
 
@@ -30,6 +31,7 @@ export interface DatabaseOptions {
 const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-network-tokens': m0002,
+  '0003-orders-webhooks': m0003,
   '0004-issuers': m0004,
   '0005-batches': m0005,
 };

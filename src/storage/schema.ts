@@ -156,6 +156,8 @@ export interface NetworkTokensTable {
   issuer: string;
   created_at: number;
   updated_at: number;
+  /** The merchant's HMAC fingerprint of the funding PAN (as `tokens.fingerprint`): a vault card finds its network token by it. */
+  card_fingerprint: string | null;
 }
 
 /** An async token request (`POST /cof/v1/async-tokens`). The validated card waits in `payload_ct` until processed. */
@@ -270,6 +272,13 @@ export interface Database {
   delivery_attempts: DeliveryAttemptsTable;
   sandbox_tsp_tokens: SandboxTspTokensTable;
   sandbox_cryptograms: SandboxCryptogramsTable;
+  orders: OrdersTable;
+  order_refunds: OrderRefundsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  idempotency_keys: IdempotencyKeysTable;
+  network_token_upgrades: NetworkTokenUpgradesTable;
+  sandbox_refunds: SandboxRefundsTable;
   batches: BatchesTable;
   batch_records: BatchRecordsTable;
   batch_bins: BatchBinsTable;
@@ -285,6 +294,107 @@ export interface Database {
   issuer_operations: IssuerOperationsTable;
   issuer_batches: IssuerBatchesTable;
   issuer_batch_records: IssuerBatchRecordsTable;
+}
+
+/** An order (`/api/orders`). Amounts are integers in minor units; `items` is JSON (prices in minor units). */
+export interface OrdersTable {
+  id: string;
+  merchant_id: string;
+  /** Human-facing order number, unique per merchant. */
+  number: string;
+  customer_id: string | null;
+  currency: string;
+  /** `created`, `paid`, `refunded`, `partially_refunded`. */
+  status: string;
+  items: string;
+  subtotal: number;
+  total: number;
+  notify_url: string | null;
+  redirect_url: string | null;
+  installments: number | null;
+  fixed_installments: number | null;
+  /** The kind of vault token it was paid with (`temporary`, `permanent`), null without a token. */
+  token_type: string | null;
+  brand: string | null;
+  last4: string | null;
+  /** `pending` (at the acquirer), `captured`, `declined`, `failed`; null when no payment was attempted. */
+  payment_status: string | null;
+  /** The acquirer idempotency reference of the payment. */
+  payment_reference: string | null;
+  authorization_id: string | null;
+  /** `network_token` or `pan`. */
+  credential: string | null;
+  decline_code: string | null;
+  captured_amount: number;
+  refunded_amount: number;
+  created_at: number;
+  updated_at: number;
+  paid_at: number | null;
+}
+
+export interface OrderRefundsTable {
+  id: string;
+  order_id: string;
+  merchant_id: string;
+  amount: number;
+  /** `pending` (reserved on the order, not yet at the acquirer) or `succeeded`. */
+  status: string;
+  created_at: number;
+  completed_at: number | null;
+}
+
+/** A merchant's webhook subscription. `events` is a JSON array of event names. */
+export interface WebhooksTable {
+  id: string;
+  merchant_id: string;
+  url: string;
+  events: string;
+  created_at: number;
+  deleted_at: number | null;
+}
+
+/** Which delivery (see `deliveries`) went to which webhook subscription. */
+export interface WebhookDeliveriesTable {
+  delivery_id: string;
+  webhook_id: string;
+  merchant_id: string;
+  created_at: number;
+}
+
+/** One `Idempotency-Key` of one tenant: the request's HMAC and, once answered, the answer (vault-encrypted). */
+export interface IdempotencyKeysTable {
+  merchant_id: string;
+  key: string;
+  request_hash: string;
+  /** `in_progress` or `done`. */
+  status: string;
+  response_status: number | null;
+  response_type: string | null;
+  response_ct: string | null;
+  /** An `in_progress` key whose request died is taken over after this. */
+  locked_until: number;
+  created_at: number;
+  expires_at: number;
+}
+
+/** The background request of a network token for a vault card (by the merchant's PAN fingerprint). */
+export interface NetworkTokenUpgradesTable {
+  merchant_id: string;
+  fingerprint: string;
+  /** `pending`, `issued`, `ineligible` (the network or issuer said no: not asked again). */
+  status: string;
+  network_token_id: string | null;
+  reason: string | null;
+  updated_at: number;
+}
+
+/** Refunds the sandbox acquirer made (idempotent by `reference`). */
+export interface SandboxRefundsTable {
+  id: string;
+  authorization_id: string;
+  reference: string;
+  amount: number;
+  created_at: number;
 }
 
 /** A bulk tokenization batch (`/cof/v1/batches`): the merchant names it (`batch_id`), Tessera keys it by `id`. */

@@ -183,6 +183,7 @@ const DECLINE_MESSAGES: Record<string, string> = {
   authentication_required: 'The issuer requires cardholder authentication.',
 };
 
-function declineMessage(code: string): string {
+/** The merchant face's message for a decline code (also used by orders). */
+export function declineMessage(code: string): string {
   return DECLINE_MESSAGES[code] ?? 'The card was declined.';
 }

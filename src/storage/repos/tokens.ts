@@ -62,3 +62,19 @@ export async function purgeExpiredTokens(db: Executor, now: number, graceMs: num
     .executeTakeFirst();
   return { erased: Number(erased.numUpdatedRows), removed: Number(removed.numDeletedRows) };
 }
+
+/**
+ * Uses a temporary token once: marks it used and erases its CVC, only if it is unused and live.
+ * Returns false when another payment used it first (or it expired).
+ */
+export async function useTemporaryToken(db: Executor, tokenHash: string, now: number): Promise<boolean> {
+  const result = await db
+    .updateTable('tokens')
+    .set({ used_at: now, cvc_ct: null })
+    .where('token_hash', '=', tokenHash)
+    .where('used_at', 'is', null)
+    .where('deleted_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
