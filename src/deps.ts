@@ -80,7 +80,10 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     tempTokenTtlMs: config.tempTokenTtlMs,
     purgeIntervalMs: config.purgeIntervalMs,
     retryMaxAttempts: config.retryMaxAttempts,
-    events: { emit: async (trx, merchantId, event, data) => webhooks.emit(trx, await webhooks.subscriptions(merchantId, trx), merchantId, event, data) },
+    events: {
+      emit: async (trx, merchantId, event, data) => webhooks.emit(trx, await webhooks.subscriptions(merchantId, trx), merchantId, event, data),
+      listens: (merchantId, event) => webhooks.listens(merchantId, event),
+    },
   });
 
   handlers.set(TASK_RELEASE_HOLD, (payload, job) => tokens.releaseValidationHold(payload, job));

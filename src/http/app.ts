@@ -17,13 +17,17 @@ import { bankingRoutes } from './routes/banking.ts';
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
 
+const REQ_PREFIX = randomBytes(6).toString('hex');
+let requestCounter = 0;
+
 /** Builds the HTTP app over already-built deps. Does not listen. */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MERCHANT_BODY_LIMIT,
-    genReqId: () => 'req_' + randomBytes(10).toString('hex'),
+    // Request ids need to be unique, not secret: a per-process random prefix and a counter.
+    genReqId: () => `req_${REQ_PREFIX}${(++requestCounter).toString(36).padStart(8, '0')}`,
     requestIdHeader: false,
     return503OnClosing: true,
     ajv: {

@@ -13,6 +13,7 @@ import {
   type ValidationStatus,
 } from '../domain/tokens.ts';
 import type { Db } from '../storage/database.ts';
+import { BatchedInserter } from '../storage/batched-insert.ts';
 import type { JobRow } from '../storage/repos/jobs.ts';
 import { deleteJobByKey, enqueueJob, rescheduleJobByKey } from '../storage/repos/jobs.ts';
 import { eraseLapsedCvcs, setCardCvc } from '../storage/repos/cards.ts';
@@ -21,6 +22,7 @@ import {
   findToken,
   findTokenByHash,
   insertToken,
+  insertTokens,
   purgeExpiredTokens,
   removeToken,
   updateToken,
@@ -58,6 +60,8 @@ export interface TokenServiceDeps {
 export interface TokenEvents {
   /** Queues the event in `trx`; returns how many deliveries were queued (nudge after commit). */
   emit(trx: Executor, merchantId: string, event: 'tokens.create' | 'tokens.validation', data: unknown): Promise<number>;
+  /** Whether anyone listens for the event (cheap, may lag other processes' changes by a second). */
+  listens(merchantId: string, event: 'tokens.create' | 'tokens.validation'): Promise<boolean>;
 }
 
 /** The body of `POST /api/tokens` (the Ecart Pay contract). */
@@ -114,6 +118,8 @@ interface ResolvedCard {
 
 export function createTokenService(deps: TokenServiceDeps) {
   const k = deps.db.kysely;
+  // Temporary tokens are the hot path: concurrent ones share one commit.
+  const tokenWriter = new BatchedInserter(k, insertTokens);
 
   async function resolveCard(merchantId: string, req: TokenRequest, now: number): Promise<ResolvedCard> {
     const hasRaw = req.number !== undefined || req.name !== undefined || req.exp_month !== undefined || req.exp_year !== undefined;
@@ -176,16 +182,17 @@ export function createTokenService(deps: TokenServiceDeps) {
     row.expires_at = now + deps.tempTokenTtlMs;
     // The CVC waits, encrypted, for the payment this token is for; it goes with the token.
     if (r.cvc !== undefined) row.cvc_ct = await deps.vault.encrypt(merchantId, r.cvc, tokenCvcAad(hash));
-    if ((r.consumesSavedCvc && r.cardId) || deps.events) {
+    const announce = deps.events ? await deps.events.listens(merchantId, 'tokens.create') : false;
+    if ((r.consumesSavedCvc && r.cardId) || announce) {
       const cardId = r.consumesSavedCvc ? r.cardId : null;
       const queued = await k.transaction().execute(async (trx) => {
         await insertToken(trx, row);
         if (cardId) await setCardCvc(trx, cardId, null, null);
-        return emit(trx, 'tokens.create', row);
+        return announce ? emit(trx, 'tokens.create', row) : 0;
       });
       if (queued > 0) deps.nudge();
     } else {
-      await insertToken(k, row);
+      await tokenWriter.insert(row);
     }
     return { ok: true, token, type: 'temporary' };
   }
