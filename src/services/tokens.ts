@@ -13,6 +13,7 @@ import {
   type ValidationStatus,
 } from '../domain/tokens.ts';
 import type { Db } from '../storage/database.ts';
+import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { JobRow } from '../storage/repos/jobs.ts';
 import { deleteJobByKey, enqueueJob, rescheduleJobByKey } from '../storage/repos/jobs.ts';
 import { eraseLapsedCvcs, setCardCvc } from '../storage/repos/cards.ts';
@@ -53,6 +54,8 @@ export interface TokenServiceDeps {
   retryMaxAttempts: number;
   /** Merchant webhook events (`tokens.create`, `tokens.validation`), queued in the change's transaction. Default none. */
   events?: TokenEvents;
+  /** Counts tokens created and validation holds by outcome. Default none. */
+  metrics?: Pick<ServiceMetrics, 'tokenCreated' | 'validationHold'>;
 }
 
 export interface TokenEvents {
@@ -187,6 +190,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     } else {
       await insertToken(k, row);
     }
+    deps.metrics?.tokenCreated('temporary');
     return { ok: true, token, type: 'temporary' };
   }
 
@@ -236,6 +240,7 @@ export function createTokenService(deps: TokenServiceDeps) {
         await removeToken(trx, hash);
         await deleteJobByKey(trx, jobKey);
       });
+      deps.metrics?.validationHold('declined');
       return { ok: false, decline: result.reason };
     }
     await k.transaction().execute(async (trx) => {
@@ -244,6 +249,8 @@ export function createTokenService(deps: TokenServiceDeps) {
       await emit(trx, 'tokens.create', { ...row, validation_status: 'held', validation_updated_at: after });
     });
     deps.nudge();
+    deps.metrics?.validationHold('held');
+    deps.metrics?.tokenCreated('permanent');
     return { ok: true, token, type: 'permanent' };
   }
 
@@ -262,6 +269,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       return emit(trx, 'tokens.validation', updated);
     });
     if (queued > 0) deps.nudge();
+    deps.metrics?.validationHold(patch.validation_status);
   }
 
   async function ownToken(merchantId: string, token: string): Promise<TokenRow> {
