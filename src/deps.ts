@@ -31,6 +31,7 @@ import { createClickToPayService, TASK_C2P_ENROL } from './services/click-to-pay
 import { createBatchService as createIssuerBatchService, TASK_BATCH } from './services/issuer-batch.ts';
 import { createBatchWorker } from './services/issuer-batch-worker.ts';
 import { createBatchInbox, TASK_BATCH_INBOX } from './services/batch-inbox.ts';
+import { createMetrics, jobQueueReader } from './observability/metrics.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -47,6 +48,8 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   });
   const db: Db = openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: sqlitePath(config), poolSize: config.pgPoolSize });
   await migrateToLatest(db);
+  // Prometheus metrics on a registry of this instance's own (`GET /metrics`).
+  const metrics = createMetrics({ jobQueue: jobQueueReader(db) });
 
   const now = () => Date.now();
   const vault = new Vault(db.kysely, master);
@@ -77,6 +80,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     log,
     now,
     nudge: () => worker.nudge(),
+    metrics: metrics.service,
     tempTokenTtlMs: config.tempTokenTtlMs,
     purgeIntervalMs: config.purgeIntervalMs,
     retryMaxAttempts: config.retryMaxAttempts,
@@ -100,6 +104,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     latency: max > 0 ? () => min + Math.random() * (max - min) : undefined,
     issuerTps: config.sandboxIssuerTps,
     suspendLaterMs: config.sandboxSuspendLaterMs,
+    onIssuerCall: (bin, admitted) => metrics.service.issuerCall(bin, admitted),
   });
   const notifications = createNotificationService({
     db,
@@ -111,8 +116,9 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     maxAttempts: config.retryMaxAttempts,
     timeoutMs: config.notifyTimeoutMs,
     signers: { 'standard-webhooks': standardWebhooks, [ECART_PAY_SCHEME]: ecartPaySigner },
+    metrics: metrics.service,
   });
-  const networkTokens = createNetworkTokenService({ db, vault, keys, tsp, notifications, log, now, nudge });
+  const networkTokens = createNetworkTokenService({ db, vault, keys, tsp, notifications, log, now, nudge, metrics: metrics.service });
   const networkTransactions = createNetworkTransactionService({ db, tsp, encrypter: new MerchantEncrypter(), now });
   tsp.onLifecycleEvent((event) => networkTokens.onTspEvent(event));
   handlers.set(TASK_DELIVER, (payload, job) => notifications.deliver(payload, job));
@@ -172,6 +178,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     keys,
     issuerKeys,
     worker,
+    metrics,
     batchScheduler,
     services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, ...issuerFace },
     async close() {

@@ -13,6 +13,7 @@ import { orderRoutes, payPageRoutes } from './routes/orders.ts';
 import { batchRoutes } from './routes/batches.ts';
 import { issuerAuthzRoutes } from './routes/issuer-authz.ts';
 import { bankingRoutes } from './routes/banking.ts';
+import { installOperations, operationsRoutes } from './operations.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -77,9 +78,12 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Metrics and request-trace hooks for every route; `/metrics` and `/ready` (README "Operations").
+  installOperations(app, deps);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/health', { schema: { tags: ['operations'], summary: 'Alive and ready to serve' } }, async () => ({ status: 'ok' }));
+  app.get('/health', { schema: { tags: ['operations'], summary: 'Alive (liveness); readiness is GET /ready' } }, async () => ({ status: 'ok' }));
+  await app.register(operationsRoutes(deps));
 
   // Before any route: every POST registered from here on honours `Idempotency-Key`.
   installIdempotency(app, deps.services.idempotency);

@@ -16,6 +16,7 @@ import {
 } from '../domain/network.ts';
 import { PERMANENT_TOKEN } from '../domain/tokens.ts';
 import type { Db } from '../storage/database.ts';
+import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { Executor } from '../storage/repos/executor.ts';
 import { enqueueJob, type JobRow } from '../storage/repos/jobs.ts';
 import { findMerchant } from '../storage/repos/merchants.ts';
@@ -50,6 +51,8 @@ export interface NetworkTokenServiceDeps {
   log: Logger;
   now: () => number;
   nudge: () => void;
+  /** Counts network tokens created. Default none. */
+  metrics?: Pick<ServiceMetrics, 'tokenCreated'>;
 }
 
 /** The body of `POST /cof/v1/tokens` and `/async-tokens`. */
@@ -166,7 +169,10 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
       updated_at: now,
       card_fingerprint: (await deps.vault.fingerprints(merchantId, p.card)).pan,
     };
-    if (await insertNetworkToken(k, row)) return { ok: true, view: viewOf(row) };
+    if (await insertNetworkToken(k, row)) {
+      deps.metrics?.tokenCreated('network');
+      return { ok: true, view: viewOf(row) };
+    }
     // The TSP handed back a token it had issued (Visa/Amex identity rules): show its current state.
     const existing = await findNetworkToken(k, merchantId, t.tokenRef);
     if (!existing) throw new Error('TSP returned a token of another requestor');

@@ -14,6 +14,7 @@ import {
 } from '../domain/tokens.ts';
 import type { Db } from '../storage/database.ts';
 import { BatchedInserter } from '../storage/batched-insert.ts';
+import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { JobRow } from '../storage/repos/jobs.ts';
 import { deleteJobByKey, enqueueJob, rescheduleJobByKey } from '../storage/repos/jobs.ts';
 import { eraseLapsedCvcs, setCardCvc } from '../storage/repos/cards.ts';
@@ -55,6 +56,8 @@ export interface TokenServiceDeps {
   retryMaxAttempts: number;
   /** Merchant webhook events (`tokens.create`, `tokens.validation`), queued in the change's transaction. Default none. */
   events?: TokenEvents;
+  /** Counts tokens created and validation holds by outcome. Default none. */
+  metrics?: Pick<ServiceMetrics, 'tokenCreated' | 'validationHold'>;
 }
 
 export interface TokenEvents {
@@ -194,6 +197,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     } else {
       await tokenWriter.insert(row);
     }
+    deps.metrics?.tokenCreated('temporary');
     return { ok: true, token, type: 'temporary' };
   }
 
@@ -243,6 +247,7 @@ export function createTokenService(deps: TokenServiceDeps) {
         await removeToken(trx, hash);
         await deleteJobByKey(trx, jobKey);
       });
+      deps.metrics?.validationHold('declined');
       return { ok: false, decline: result.reason };
     }
     await k.transaction().execute(async (trx) => {
@@ -251,6 +256,8 @@ export function createTokenService(deps: TokenServiceDeps) {
       await emit(trx, 'tokens.create', { ...row, validation_status: 'held', validation_updated_at: after });
     });
     deps.nudge();
+    deps.metrics?.validationHold('held');
+    deps.metrics?.tokenCreated('permanent');
     return { ok: true, token, type: 'permanent' };
   }
 
@@ -269,6 +276,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       return emit(trx, 'tokens.validation', updated);
     });
     if (queued > 0) deps.nudge();
+    deps.metrics?.validationHold(patch.validation_status);
   }
 
   async function ownToken(merchantId: string, token: string): Promise<TokenRow> {
