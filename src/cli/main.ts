@@ -28,6 +28,7 @@ Commands:
   issuers create --name NAME     Create an issuer (/banking/v1) from its EC P-256 public key(s);
       --jwk-file FILE [--notify-url URL]   prints its issuerId and webhook secret once.
   issuers keys add|retire        Rotate an issuer's keys (tessera issuers --help).
+  audit verify                   Re-compute the audit log's hash chain; exit 1 and say where it breaks.
 
 Options:
   --json                         Print exactly one JSON document on stdout (logs go to stderr).
@@ -162,6 +163,20 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     if (command === 'issuers') return await issuersCommand(sub, rest);
+    if (command === 'audit' && sub === 'verify') {
+      const { values } = parse(rest, {});
+      if (values.help) return help('tessera audit verify [--json]\n\nRe-computes the audit chain; exit 0 if intact, 1 at the first changed, removed or reordered record.\n');
+      const deps = await cliDeps();
+      try {
+        const result = await deps.audit.verify();
+        const human = result.ok ? `Audit log intact: ${result.records} records.` : `Audit log BROKEN at record ${result.seq}: ${result.message}.`;
+        if (result.ok || values.json === true) output(values.json === true, result, human);
+        else process.stderr.write(`tessera: ${human}\n`);
+        return result.ok ? EXIT.ok : EXIT.failed;
+      } finally {
+        await deps.close();
+      }
+    }
     throw new UsageError(`unknown command: ${[command, sub].filter(Boolean).join(' ')}`);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -13,6 +13,8 @@ import { orderRoutes, payPageRoutes } from './routes/orders.ts';
 import { batchRoutes } from './routes/batches.ts';
 import { issuerAuthzRoutes } from './routes/issuer-authz.ts';
 import { bankingRoutes } from './routes/banking.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { installAuditContext } from './audit-context.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -40,6 +42,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  installAuditContext(app);
   // One line per request: method, route pattern (never the raw URL, which may carry a token), status.
   const logRequests = deps.log.isLevelEnabled('info');
   app.addHook('onResponse', async (request, reply) => {
@@ -85,6 +88,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   // The simulated network exists only outside production.
   if (deps.config.env !== 'production') await app.register(sandboxRoutes(deps), { prefix: '/sandbox/v1' });
   await app.register(orderRoutes(deps), { prefix: '/api' });
+  await app.register(auditRoutes(deps), { prefix: '/api' });
   await app.register(payPageRoutes(deps));
   await app.register(issuerAuthzRoutes(deps), { prefix: '/authz/v1' });
   await app.register(bankingRoutes(deps), { prefix: '/banking/v1' });

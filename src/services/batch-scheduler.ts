@@ -10,6 +10,7 @@ import { recordAad, type SealedCard } from './batches.ts';
 import { BatchCompleter, type RecordOutcome } from './batch-completer.ts';
 import type { NetworkTokenService } from './network-tokens.ts';
 import type { NotificationService } from './notifications.ts';
+import type { AuditService } from './audit.ts';
 
 /** How batch records reach the card networks. Every option's default is in `config.ts`. */
 export interface BatchSchedulerOptions {
@@ -27,6 +28,8 @@ export interface BatchSchedulerOptions {
 }
 
 export interface BatchSchedulerDeps {
+  /** Records every access to card data (`docs/security.md`). */
+  audit: AuditService;
   db: Db;
   vault: Vault;
   networkTokens: NetworkTokenService;
@@ -190,6 +193,7 @@ export class BatchScheduler {
   async #process(r: BatchRecordRow): Promise<void> {
     const { db, vault, networkTokens, now, log } = this.#deps;
     try {
+      await this.#deps.audit.record({ tenantId: r.merchant_id, operation: 'batch.tokenize', reason: 'network tokenization of one batch record', subject: `batch_record:${r.id}` });
       const sealed = JSON.parse(await vault.decrypt(r.merchant_id, r.card_ct ?? '', recordAad(r.batch_pk, r.row_id))) as SealedCard;
       const outcome = await networkTokens.provisionForBatch(
         r.merchant_id,

@@ -6,8 +6,11 @@ import type { Db } from '../storage/database.ts';
 import { findCard, findConsumer, upsertCard, upsertConsumer, type IssuerCardRow, type IssuerConsumerRow } from '../storage/repos/issuer-cards.ts';
 import type { ServiceKeyRing, EcPublicJwk } from '../vault/jwe.ts';
 import type { Vault } from '../vault/vault.ts';
+import type { AuditService } from './audit.ts';
 
 export interface IssuerCardServiceDeps {
+  /** Records every access to card data (`docs/security.md`). */
+  audit: AuditService;
   db: Db;
   vault: Vault;
   /** Tessera's EC P-256 keys (`GET /banking/v1/keys`). */
@@ -64,6 +67,7 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
      * written. `param` names the field at fault in errors.
      */
     async prepareCard(issuerId: string, cardId: string, consumerId: string, encryptedData: string, param = 'encryptedData'): Promise<{ row: IssuerCardRow; card: Card }> {
+      await deps.audit.record({ tenantId: issuerTenant(issuerId), operation: 'issuer_card.register', reason: 'register an issuer card', subject: `card:${cardId}` });
       const card = parseIssuerCardPayload(await deps.keys.decrypt(encryptedData, param), new Date(deps.now()), param);
       const network = networkOf(card.pan, `${param}.pan`);
       const tenant = issuerTenant(issuerId);
@@ -108,7 +112,9 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
       return row;
     },
 
-    async decryptCard(row: IssuerCardRow): Promise<Card> {
+    /** The card's PAN, for `use` (recorded in the audit log first). */
+    async decryptCard(row: IssuerCardRow, use: { operation: string; reason: string }): Promise<Card> {
+      await deps.audit.record({ tenantId: issuerTenant(row.issuer_id), ...use, subject: `card:${row.id}` });
       return deps.vault.decryptCard(issuerTenant(row.issuer_id), row.card_ct, issuerCardAad(row.issuer_id, row.id));
     },
 
