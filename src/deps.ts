@@ -70,7 +70,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   const nudge = () => worker.nudge();
 
   const auth = createAuthService({ db, jwtKey: deriveKey(master, 'merchant-jwt'), now });
-  const merchants = createMerchantService({ db, vault, now });
+  const merchants = createMerchantService({ db, vault, audit, now });
   const customers = createCustomerService({ db, vault, now, pendingCvcMs: config.tempTokenTtlMs });
   const tokens = createTokenService({
     db,

@@ -19,6 +19,8 @@ Commands:
   migrate                        Apply pending database migrations.
   merchants create --name NAME   Create a merchant; prints its id, keys and webhook secret once.
       [--notify-url URL]
+  merchants delete ID [--shred]  Delete a merchant (its credentials stop working); --shred destroys its
+                                 data keys: its cards and tokens become unrecoverable at once.
   jwks list                      Tessera's published encryption keys (GET /cof/v1/keys).
   jwks rotate                    Publish a new key; older keys keep decrypting until retired.
   jwks retire --kid KID          Stop publishing a decrypt-only key and stop decrypting with it.
@@ -100,6 +102,20 @@ export async function main(argv: string[]): Promise<number> {
             'The private key and webhook secret are shown only now: store them safely.',
           ].join('\n'),
         );
+      } finally {
+        await deps.close();
+      }
+      return EXIT.ok;
+    }
+    if (command === 'merchants' && sub === 'delete') {
+      const { values, positionals } = parse(rest, { shred: { type: 'boolean' } });
+      if (values.help) return help('tessera merchants delete ID [--shred] [--json]\n\nThe merchant can no longer authenticate. --shred also destroys its data keys (crypto-shredding):\nits cards, tokens and secrets become unrecoverable at once. There is no undo.\n');
+      const id = positionals[0];
+      if (!id || positionals.length !== 1) throw new UsageError('exactly one merchant id is required.');
+      const deps = await cliDeps();
+      try {
+        const r = await deps.services.merchants.delete(id, { shred: values.shred === true });
+        output(values.json === true, r, r.shredded ? `Merchant ${id} deleted; ${r.dataKeysDestroyed} data keys destroyed: its card data is unrecoverable.` : `Merchant ${id} deleted (its data keys are kept: use --shred to destroy them).`);
       } finally {
         await deps.close();
       }

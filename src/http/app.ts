@@ -15,6 +15,8 @@ import { issuerAuthzRoutes } from './routes/issuer-authz.ts';
 import { bankingRoutes } from './routes/banking.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { installAuditContext } from './audit-context.ts';
+import { installAuthThrottle } from './auth-throttle.ts';
+import helmet from '@fastify/helmet';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -43,6 +45,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   installAuditContext(app);
+  // Security headers on every answer; /docs gets its own CSP from swagger-ui (`staticCSP`).
+  await app.register(helmet, { global: true });
+  await installAuthThrottle(app, { max: deps.config.authFailuresMax, windowMs: deps.config.authFailuresWindowMs });
   // One line per request: method, route pattern (never the raw URL, which may carry a token), status.
   const logRequests = deps.log.isLevelEnabled('info');
   app.addHook('onResponse', async (request, reply) => {
@@ -75,7 +80,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/health', { schema: { tags: ['operations'], summary: 'Alive and ready to serve' } }, async () => ({ status: 'ok' }));

@@ -86,6 +86,14 @@ export function createAuditService(deps: AuditServiceDeps) {
       await k.transaction().execute((t) => append(t, entry));
     },
 
+    /** Appends several records in one transaction (one turn on the chain head). */
+    async recordMany(entries: AuditEntry[]): Promise<void> {
+      if (entries.length === 0) return;
+      await k.transaction().execute(async (t) => {
+        for (const entry of entries) await append(t, entry);
+      });
+    },
+
     /** A tenant's own records, newest first. `cursor`: the `next_cursor` of the previous page. */
     async list(tenantId: string, opts: { limit?: number | undefined; cursor?: string | undefined }) {
       const limit = opts.limit ?? 20;

@@ -67,7 +67,6 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
      * written. `param` names the field at fault in errors.
      */
     async prepareCard(issuerId: string, cardId: string, consumerId: string, encryptedData: string, param = 'encryptedData'): Promise<{ row: IssuerCardRow; card: Card }> {
-      await deps.audit.record({ tenantId: issuerTenant(issuerId), operation: 'issuer_card.register', reason: 'register an issuer card', subject: `card:${cardId}` });
       const card = parseIssuerCardPayload(await deps.keys.decrypt(encryptedData, param), new Date(deps.now()), param);
       const network = networkOf(card.pan, `${param}.pan`);
       const tenant = issuerTenant(issuerId);
@@ -101,6 +100,8 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
     /** `PUT …/cards/:cardId`: the consumer must exist. */
     async putCard(issuerId: string, cardId: string, input: { consumerId: string; encryptedData: string }): Promise<{ created: boolean; view: IssuerCardView }> {
       if (!(await findConsumer(k, issuerId, input.consumerId))) throw new TesseraError('consumer_not_found', 'No such consumer: PUT it first.', 'consumerId');
+      // Batch files are recorded once per chunk by the batch worker; a single card here.
+      await deps.audit.record({ tenantId: issuerTenant(issuerId), operation: 'issuer_card.register', reason: 'register an issuer card', subject: `card:${cardId}` });
       const { row } = await service.prepareCard(issuerId, cardId, input.consumerId, input.encryptedData);
       const created = await upsertCard(k, row);
       return { created, view: cardView((await findCard(k, issuerId, cardId)) ?? row) };
