@@ -31,6 +31,7 @@ import { createClickToPayService, TASK_C2P_ENROL } from './services/click-to-pay
 import { createBatchService as createIssuerBatchService, TASK_BATCH } from './services/issuer-batch.ts';
 import { createBatchWorker } from './services/issuer-batch-worker.ts';
 import { createBatchInbox, TASK_BATCH_INBOX } from './services/batch-inbox.ts';
+import { createMetrics, jobQueueReader } from './observability/metrics.ts';
 import { createAuditService } from './services/audit.ts';
 
 /**
@@ -48,6 +49,8 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   });
   const db: Db = openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: sqlitePath(config), poolSize: config.pgPoolSize });
   await migrateToLatest(db);
+  // Prometheus metrics on a registry of this instance's own (`GET /metrics`).
+  const metrics = createMetrics({ jobQueue: jobQueueReader(db) });
 
   const now = () => Date.now();
   const vault = new Vault(db.kysely, master);
@@ -81,10 +84,14 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     log,
     now,
     nudge: () => worker.nudge(),
+    metrics: metrics.service,
     tempTokenTtlMs: config.tempTokenTtlMs,
     purgeIntervalMs: config.purgeIntervalMs,
     retryMaxAttempts: config.retryMaxAttempts,
-    events: { emit: async (trx, merchantId, event, data) => webhooks.emit(trx, await webhooks.subscriptions(merchantId, trx), merchantId, event, data) },
+    events: {
+      emit: async (trx, merchantId, event, data) => webhooks.emit(trx, await webhooks.subscriptions(merchantId, trx), merchantId, event, data),
+      listens: (merchantId, event) => webhooks.listens(merchantId, event),
+    },
   });
 
   handlers.set(TASK_RELEASE_HOLD, (payload, job) => tokens.releaseValidationHold(payload, job));
@@ -101,6 +108,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     latency: max > 0 ? () => min + Math.random() * (max - min) : undefined,
     issuerTps: config.sandboxIssuerTps,
     suspendLaterMs: config.sandboxSuspendLaterMs,
+    onIssuerCall: (bin, admitted) => metrics.service.issuerCall(bin, admitted),
   });
   const notifications = createNotificationService({
     db,
@@ -112,8 +120,9 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     maxAttempts: config.retryMaxAttempts,
     timeoutMs: config.notifyTimeoutMs,
     signers: { 'standard-webhooks': standardWebhooks, [ECART_PAY_SCHEME]: ecartPaySigner },
+    metrics: metrics.service,
   });
-  const networkTokens = createNetworkTokenService({ db, vault, audit, keys, tsp, notifications, log, now, nudge });
+  const networkTokens = createNetworkTokenService({ db, vault, audit, keys, tsp, notifications, log, now, nudge, metrics: metrics.service });
   const networkTransactions = createNetworkTransactionService({ db, audit, tsp, encrypter: new MerchantEncrypter(), now });
   tsp.onLifecycleEvent((event) => networkTokens.onTspEvent(event));
   handlers.set(TASK_DELIVER, (payload, job) => notifications.deliver(payload, job));
@@ -173,6 +182,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     keys,
     issuerKeys,
     worker,
+    metrics,
     batchScheduler,
     audit,
     services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, ...issuerFace },

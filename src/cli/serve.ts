@@ -20,4 +20,5 @@ export async function serve(): Promise<void> {
   deps.log.info('shutting down');
   await app.close();
   await deps.close();
+  await new Promise<void>((resolve) => deps.log.flush(() => resolve()));
 }

@@ -69,9 +69,25 @@ export interface BrandInfo {
 
 const UNKNOWN_BRAND: BrandInfo = { brand: 'unknown', lengths: [12, 13, 14, 15, 16, 17, 18, 19], cvcLength: 3 };
 
-/** Brand from the BIN ranges of `credit-card-type`; unknown ranges accept 12–19 digits. */
+/** Unknown ranges accept 12–19 digits. */
+const BRAND_CACHE = new Map<string, BrandInfo>();
+
+/** Brand from the BIN ranges of `credit-card-type` (its patterns need at most six digits: cached by them). */
 export function brandOf(pan: string): BrandInfo {
-  const matches = creditCardType(pan);
+  const bin = pan.slice(0, 6);
+  let info = pan.length >= 6 ? BRAND_CACHE.get(bin) : undefined;
+  if (!info) {
+    info = detectBrand(pan);
+    if (pan.length >= 6) {
+      if (BRAND_CACHE.size >= 20_000) BRAND_CACHE.clear();
+      BRAND_CACHE.set(bin, info);
+    }
+  }
+  return info;
+}
+
+function detectBrand(pan: string): BrandInfo {
+  const matches = creditCardType(pan.slice(0, 6));
   const match = matches.find((m) => BRAND_NAMES[m.type] !== undefined);
   if (!match) return UNKNOWN_BRAND;
   return { brand: BRAND_NAMES[match.type] ?? 'unknown', lengths: match.lengths, cvcLength: match.code.size };

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomPooled } from './random.ts';
 import { TesseraError } from './errors.ts';
 
 /** A vault token's kind: `temporary` (single payment, 15 min) or `permanent` (validated card on file). */
@@ -13,16 +13,16 @@ export const TEMPORARY_TOKEN = /^ca_[0-9a-f]{17}$/;
 export const PERMANENT_TOKEN = /^[0-9a-f]{24}$/;
 
 export function newTemporaryToken(): string {
-  return 'ca_' + randomBytes(9).toString('hex').slice(0, 17);
+  return 'ca_' + randomPooled(9).toString('hex').slice(0, 17);
 }
 
 export function newPermanentToken(): string {
-  return randomBytes(12).toString('hex');
+  return randomPooled(12).toString('hex');
 }
 
 /** Object ids in the Ecart Pay style: 24 lowercase hex, the first 8 a timestamp in seconds. */
 export function newObjectId(now = Date.now()): string {
-  return Math.floor(now / 1000).toString(16).padStart(8, '0').slice(-8) + randomBytes(8).toString('hex');
+  return Math.floor(now / 1000).toString(16).padStart(8, '0').slice(-8) + randomPooled(8).toString('hex');
 }
 
 export function tokenTypeOf(token: string): TokenType | undefined {

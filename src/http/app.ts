@@ -14,12 +14,15 @@ import { batchRoutes } from './routes/batches.ts';
 import { issuerAuthzRoutes } from './routes/issuer-authz.ts';
 import { bankingRoutes } from './routes/banking.ts';
 import { auditRoutes } from './routes/audit.ts';
-import { installAuditContext } from './audit-context.ts';
 import { installAuthThrottle } from './auth-throttle.ts';
 import helmet from '@fastify/helmet';
+import { installOperations, operationsRoutes } from './operations.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
+
+const REQ_PREFIX = randomBytes(6).toString('hex');
+let requestCounter = 0;
 
 /** Builds the HTTP app over already-built deps. Does not listen. */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
@@ -27,7 +30,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MERCHANT_BODY_LIMIT,
-    genReqId: () => 'req_' + randomBytes(10).toString('hex'),
+    // Request ids need to be unique, not secret: a per-process random prefix and a counter.
+    genReqId: () => `req_${REQ_PREFIX}${(++requestCounter).toString(36).padStart(8, '0')}`,
     requestIdHeader: false,
     return503OnClosing: true,
     ajv: {
@@ -44,7 +48,6 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  installAuditContext(app);
   // Security headers on every answer; /docs gets its own CSP from swagger-ui (`staticCSP`).
   await app.register(helmet, { global: true });
   await installAuthThrottle(app, { max: deps.config.authFailuresMax, windowMs: deps.config.authFailuresWindowMs });
@@ -81,9 +84,12 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // Metrics and request-trace hooks for every route; `/metrics` and `/ready` (README "Operations").
+  installOperations(app, deps);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/health', { schema: { tags: ['operations'], summary: 'Alive and ready to serve' } }, async () => ({ status: 'ok' }));
+  app.get('/health', { schema: { tags: ['operations'], summary: 'Alive (liveness); readiness is GET /ready' } }, async () => ({ status: 'ok' }));
+  await app.register(operationsRoutes(deps));
 
   // Before any route: every POST registered from here on honours `Idempotency-Key`.
   installIdempotency(app, deps.services.idempotency);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Db } from '../storage/database.ts';
+import { runWithTrace, traceOf } from '../observability/trace-context.ts';
 import { claimJobs, completeJob, failJob, rescheduleJob, type JobRow } from '../storage/repos/jobs.ts';
 
 /** What a task handler may ask for after succeeding: run again at a given time (recurring work). */
@@ -56,6 +57,11 @@ export class Worker {
       retryBaseMs: opts.retryBaseMs ?? 1000,
       retryMaxMs: opts.retryMaxMs ?? 3_600_000,
     };
+  }
+
+  /** Whether the loop has been started and not stopped (readiness reads it). */
+  get running(): boolean {
+    return this.#running;
   }
 
   start(): void {
@@ -124,7 +130,18 @@ export class Worker {
     return jobs.length;
   }
 
+  /** Runs a job inside the trace of the request that caused it, so its log lines and jobs carry its ids. */
   async #runJob(job: JobRow): Promise<void> {
+    let trace;
+    try {
+      trace = traceOf(JSON.parse(job.payload));
+    } catch {
+      trace = undefined;
+    }
+    return trace ? runWithTrace(trace, () => this.#runTraced(job)) : this.#runTraced(job);
+  }
+
+  async #runTraced(job: JobRow): Promise<void> {
     const handler = this.#handlers.get(job.task);
     const db = this.#db.kysely;
     try {

@@ -58,6 +58,8 @@ export interface SandboxTspOptions {
   suspendLaterMs?: number;
   /** Cryptogram lifetime. Default 15 minutes. */
   cryptogramTtlMs?: number;
+  /** Told of every call to an issuer (BIN) and whether its rate cap admitted it (metrics). Default none. */
+  onIssuerCall?: (bin: string, admitted: boolean) => void;
 }
 
 /** The sandbox acquirer's answer to a network-token authorization. */
@@ -114,7 +116,9 @@ export class SandboxTsp implements TokenServiceProvider {
     await this.#delay();
     const { card } = req;
     const bin = card.pan.slice(0, 6);
-    if (!(await this.meter.admit(bin))) throw new TspRateLimitedError(`issuer ${bin} is over its rate cap`, 1);
+    const admitted = await this.meter.admit(bin);
+    this.#opts.onIssuerCall?.(bin, admitted);
+    if (!admitted) throw new TspRateLimitedError(`issuer ${bin} is over its rate cap`, 1);
     const scenario = scenarioOf(card.pan);
     if (scenario.kind === 'tsp_timeout') throw new TspUnavailableError('the token service did not answer in time');
     if (scenario.kind === 'tsp_rate_limit') throw new TspRateLimitedError('the token service is rate limiting this requestor', 1);

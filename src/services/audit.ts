@@ -1,5 +1,5 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { currentTrace } from '../observability/trace-context.ts';
 import type { Db } from '../storage/database.ts';
 import type { Executor } from '../storage/repos/executor.ts';
 import { appendAuditRow, auditPage, listTenantAudit, lockAuditHead, readAuditHead, type AuditRow } from '../storage/repos/audit.ts';
@@ -14,12 +14,9 @@ export interface AuditEntry {
   reason: string;
   /** Which object: an id (card, order, network token, batch row), never a token or a PAN. */
   subject?: string | undefined;
-  /** Default: the HTTP request in progress (see `auditContext`), else null (background work). */
+  /** Default: the request that caused the work (the trace: an HTTP request, or the request that enqueued a job), else null. */
   requestId?: string | undefined;
 }
-
-/** The request id of the HTTP request in progress, set by the app for every request. */
-export const auditContext = new AsyncLocalStorage<{ requestId: string }>();
 
 /** A key that chains audit records: `id` is stored with each record so verification finds it. */
 export interface AuditKey {
@@ -67,7 +64,7 @@ export function createAuditService(deps: AuditServiceDeps) {
       operation: entry.operation,
       reason: entry.reason,
       subject: entry.subject ?? null,
-      request_id: entry.requestId ?? auditContext.getStore()?.requestId ?? null,
+      request_id: entry.requestId ?? currentTrace()?.reqId ?? null,
       created_at: deps.now(),
       key_id: signer!.id,
       prev_hash: head.hash,

@@ -16,6 +16,7 @@ import {
 } from '../domain/network.ts';
 import { PERMANENT_TOKEN } from '../domain/tokens.ts';
 import type { Db } from '../storage/database.ts';
+import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { Executor } from '../storage/repos/executor.ts';
 import { enqueueJob, type JobRow } from '../storage/repos/jobs.ts';
 import { findMerchant } from '../storage/repos/merchants.ts';
@@ -53,6 +54,8 @@ export interface NetworkTokenServiceDeps {
   log: Logger;
   now: () => number;
   nudge: () => void;
+  /** Counts network tokens created. Default none. */
+  metrics?: Pick<ServiceMetrics, 'tokenCreated'>;
 }
 
 /** The body of `POST /cof/v1/tokens` and `/async-tokens`. */
@@ -170,7 +173,10 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
       updated_at: now,
       card_fingerprint: (await deps.vault.fingerprints(merchantId, p.card)).pan,
     };
-    if (await insertNetworkToken(k, row)) return { ok: true, view: viewOf(row) };
+    if (await insertNetworkToken(k, row)) {
+      deps.metrics?.tokenCreated('network');
+      return { ok: true, view: viewOf(row) };
+    }
     // The TSP handed back a token it had issued (Visa/Amex identity rules): show its current state.
     const existing = await findNetworkToken(k, merchantId, t.tokenRef);
     if (!existing) throw new Error('TSP returned a token of another requestor');
@@ -267,7 +273,7 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
       const { requestId } = payload as { requestId: string };
       const r = await findTokenRequestById(k, requestId);
       if (!r || r.status !== 'PENDING' || !r.payload_ct) return;
-      await deps.audit.record({ tenantId: r.merchant_id, operation: 'network_token.create_async', reason: 'asynchronous network tokenization', subject: `request:${r.id}`, requestId: `job:${job.id}` });
+      await deps.audit.record({ tenantId: r.merchant_id, operation: 'network_token.create_async', reason: 'asynchronous network tokenization', subject: `request:${r.id}` });
       const data = JSON.parse(await deps.vault.decrypt(r.merchant_id, r.payload_ct, requestAad(r.id))) as Omit<Prepared, 'source'>;
       let outcome: Outcome;
       try {

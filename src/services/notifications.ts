@@ -2,6 +2,7 @@ import { createHmac, createSecretKey, randomUUID, type KeyObject } from 'node:cr
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import type { Db } from '../storage/database.ts';
+import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { Executor } from '../storage/repos/executor.ts';
 import { enqueueJob, type JobRow } from '../storage/repos/jobs.ts';
 import { findDelivery, insertDelivery, recordDeliveryAttempt, type DeliveryRow } from '../storage/repos/deliveries.ts';
@@ -55,6 +56,8 @@ export interface NotificationServiceDeps {
   timeoutMs?: number;
   /** Signers by scheme. Default `{'standard-webhooks': standardWebhooks}`. */
   signers?: Record<string, Signer>;
+  /** Counts attempts by outcome and attempt number. Default none. */
+  metrics?: Pick<ServiceMetrics, 'notificationAttempt'>;
 }
 
 export interface NewDelivery {
@@ -188,6 +191,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
           },
         );
       });
+      deps.metrics?.notificationAttempt(outcome, attempt);
       if (outcome === 'dead') deps.log.warn({ delivery: d.id, merchant: d.merchant_id, attempts: attempt, error }, 'notification dead');
       if (nextAt !== null) return { rescheduleAt: nextAt };
     },

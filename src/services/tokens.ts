@@ -13,6 +13,8 @@ import {
   type ValidationStatus,
 } from '../domain/tokens.ts';
 import type { Db } from '../storage/database.ts';
+import { BatchedInserter } from '../storage/batched-insert.ts';
+import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { JobRow } from '../storage/repos/jobs.ts';
 import { deleteJobByKey, enqueueJob, rescheduleJobByKey } from '../storage/repos/jobs.ts';
 import { eraseLapsedCvcs, setCardCvc } from '../storage/repos/cards.ts';
@@ -21,6 +23,7 @@ import {
   findToken,
   findTokenByHash,
   insertToken,
+  insertTokens,
   purgeExpiredTokens,
   removeToken,
   updateToken,
@@ -56,11 +59,15 @@ export interface TokenServiceDeps {
   retryMaxAttempts: number;
   /** Merchant webhook events (`tokens.create`, `tokens.validation`), queued in the change's transaction. Default none. */
   events?: TokenEvents;
+  /** Counts tokens created and validation holds by outcome. Default none. */
+  metrics?: Pick<ServiceMetrics, 'tokenCreated' | 'validationHold'>;
 }
 
 export interface TokenEvents {
   /** Queues the event in `trx`; returns how many deliveries were queued (nudge after commit). */
   emit(trx: Executor, merchantId: string, event: 'tokens.create' | 'tokens.validation', data: unknown): Promise<number>;
+  /** Whether anyone listens for the event (cheap, may lag other processes' changes by a second). */
+  listens(merchantId: string, event: 'tokens.create' | 'tokens.validation'): Promise<boolean>;
 }
 
 /** The body of `POST /api/tokens` (the Ecart Pay contract). */
@@ -117,6 +124,8 @@ interface ResolvedCard {
 
 export function createTokenService(deps: TokenServiceDeps) {
   const k = deps.db.kysely;
+  // Temporary tokens are the hot path: concurrent ones share one commit.
+  const tokenWriter = new BatchedInserter(k, insertTokens);
 
   async function resolveCard(merchantId: string, req: TokenRequest, now: number): Promise<ResolvedCard> {
     const hasRaw = req.number !== undefined || req.name !== undefined || req.exp_month !== undefined || req.exp_year !== undefined;
@@ -180,17 +189,19 @@ export function createTokenService(deps: TokenServiceDeps) {
     row.expires_at = now + deps.tempTokenTtlMs;
     // The CVC waits, encrypted, for the payment this token is for; it goes with the token.
     if (r.cvc !== undefined) row.cvc_ct = await deps.vault.encrypt(merchantId, r.cvc, tokenCvcAad(hash));
-    if ((r.consumesSavedCvc && r.cardId) || deps.events) {
+    const announce = deps.events ? await deps.events.listens(merchantId, 'tokens.create') : false;
+    if ((r.consumesSavedCvc && r.cardId) || announce) {
       const cardId = r.consumesSavedCvc ? r.cardId : null;
       const queued = await k.transaction().execute(async (trx) => {
         await insertToken(trx, row);
         if (cardId) await setCardCvc(trx, cardId, null, null);
-        return emit(trx, 'tokens.create', row);
+        return announce ? emit(trx, 'tokens.create', row) : 0;
       });
       if (queued > 0) deps.nudge();
     } else {
-      await insertToken(k, row);
+      await tokenWriter.insert(row);
     }
+    deps.metrics?.tokenCreated('temporary');
     return { ok: true, token, type: 'temporary' };
   }
 
@@ -240,6 +251,7 @@ export function createTokenService(deps: TokenServiceDeps) {
         await removeToken(trx, hash);
         await deleteJobByKey(trx, jobKey);
       });
+      deps.metrics?.validationHold('declined');
       return { ok: false, decline: result.reason };
     }
     await k.transaction().execute(async (trx) => {
@@ -248,6 +260,8 @@ export function createTokenService(deps: TokenServiceDeps) {
       await emit(trx, 'tokens.create', { ...row, validation_status: 'held', validation_updated_at: after });
     });
     deps.nudge();
+    deps.metrics?.validationHold('held');
+    deps.metrics?.tokenCreated('permanent');
     return { ok: true, token, type: 'permanent' };
   }
 
@@ -266,6 +280,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       return emit(trx, 'tokens.validation', updated);
     });
     if (queued > 0) deps.nudge();
+    deps.metrics?.validationHold(patch.validation_status);
   }
 
   async function ownToken(merchantId: string, token: string): Promise<TokenRow> {

@@ -74,8 +74,15 @@ function webhookView(w: WebhookRow): WebhookView {
   return { id: w.id, url: w.url, events: JSON.parse(w.events) as WebhookEvent[], created_at: new Date(w.created_at).toISOString() };
 }
 
+/**
+ * How long a process trusts its copy of a merchant's subscriptions. Changes made through this
+ * process apply at once; another process's change is seen within this time. Default 1 s.
+ */
+const SUBSCRIPTIONS_TTL_MS = 1000;
+
 export function createWebhookService(deps: WebhookServiceDeps) {
   const k = deps.db.kysely;
+  const cached = new Map<string, { rows: WebhookRow[]; until: number }>();
 
   async function own(merchantId: string, id: string): Promise<WebhookRow> {
     const w = await findWebhook(k, merchantId, id);
@@ -120,6 +127,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
       }
       const row: WebhookRow = { id: 'wh_' + randomBytes(12).toString('hex'), merchant_id: merchantId, url, events: JSON.stringify(events), created_at: deps.now(), deleted_at: null };
       await insertWebhook(k, row);
+      cached.delete(merchantId);
       return webhookView(row);
     },
 
@@ -129,6 +137,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
 
     async delete(merchantId: string, id: string): Promise<void> {
       if (!(await deleteWebhook(k, merchantId, id, deps.now()))) throw new TesseraError('webhook_not_found', 'No such webhook.', 'id');
+      cached.delete(merchantId);
     },
 
     async deliveries(merchantId: string, id: string, limit = 50): Promise<DeliveryView[]> {
@@ -156,6 +165,21 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     /** The merchant's live subscriptions, read once per use case and handed to `emit`. */
     subscriptions(merchantId: string, trx: Executor = k): Promise<WebhookRow[]> {
       return listWebhooks(trx, merchantId);
+    },
+
+    /**
+     * Whether any subscription of the merchant wants `event`, from a short-lived per-process copy:
+     * the hot paths (tokenization) skip the transaction and the query when nobody listens.
+     */
+    async listens(merchantId: string, event: WebhookEvent): Promise<boolean> {
+      const now = Date.now();
+      let entry = cached.get(merchantId);
+      if (!entry || entry.until <= now) {
+        entry = { rows: await listWebhooks(k, merchantId), until: now + SUBSCRIPTIONS_TTL_MS };
+        if (cached.size >= 10_000) cached.clear();
+        cached.set(merchantId, entry);
+      }
+      return entry.rows.some((w) => (JSON.parse(w.events) as string[]).includes(event));
     },
 
     /**

@@ -624,7 +624,7 @@ export interface AuditLogTable {
   reason: string;
   /** Which object (an id, never a token or a card number). */
   subject: string | null;
-  /** The request that caused it; `job:<id>`-style for background work, or null. */
+  /** The request that caused it (for a job, the request that enqueued it), or null. */
   request_id: string | null;
   created_at: number;
   key_id: string;

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type KeyObject } from 'node:crypto';
+import { randomPooled } from '../domain/random.ts';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -10,7 +11,7 @@ const TAG_BYTES = 16;
  * costs more than the encryption itself.
  */
 export function seal(key: KeyObject, plaintext: Buffer, aad: string): Buffer {
-  const iv = randomBytes(IV_BYTES);
+  const iv = randomPooled(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(aad, 'utf8'));
   const body = cipher.update(plaintext);

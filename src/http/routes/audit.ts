@@ -10,7 +10,7 @@ const AuditRecord = Type.Object({
   operation: Type.String({ description: 'What was done with card data, e.g. `order.pay`, `network_token.create`.' }),
   reason: Type.String(),
   subject: Type.Union([Type.String(), Type.Null()], { description: 'Which object (an id, never a card number or token).' }),
-  request_id: Type.Union([Type.String(), Type.Null()], { description: 'The request that caused it; `job:…` or null for background work.' }),
+  request_id: Type.Union([Type.String(), Type.Null()], { description: 'The request that caused it (for background work, the request that started it), or null.' }),
   created_at: Type.String({ format: 'date-time' }),
   hash: Type.String({ description: 'The chain hash of this record.' }),
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '../database.ts';
 import type { JobsTable } from '../schema.ts';
 import type { Executor } from './executor.ts';
+import { withTrace } from '../../observability/trace-context.ts';
 
 export type JobRow = JobsTable;
 
@@ -16,14 +17,17 @@ export interface NewJob {
   uniqueKey?: string;
 }
 
-/** Adds a job in the caller's transaction, so the job exists if and only if the change commits. */
+/**
+ * Adds a job in the caller's transaction, so the job exists if and only if the change commits. The
+ * payload carries the current trace (the request that caused the job) under `_trace`.
+ */
 export async function enqueueJob(db: Executor, job: NewJob, now: number): Promise<void> {
   await db
     .insertInto('jobs')
     .values({
       id: randomUUID(),
       task: job.task,
-      payload: JSON.stringify(job.payload ?? null),
+      payload: JSON.stringify(withTrace(job.payload ?? null)),
       status: 'pending',
       run_at: job.runAt ?? now,
       attempts: 0,

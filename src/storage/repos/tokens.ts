@@ -8,6 +8,11 @@ export async function insertToken(db: Executor, row: TokenRow): Promise<void> {
   await db.insertInto('tokens').values(row).execute();
 }
 
+/** One multi-row INSERT (see `BatchedInserter`). */
+export async function insertTokens(db: Executor, rows: TokenRow[]): Promise<void> {
+  if (rows.length > 0) await db.insertInto('tokens').values(rows).execute();
+}
+
 /** A merchant's own live token by hash; another merchant's token finds nothing. */
 export async function findToken(db: Executor, merchantId: string, tokenHash: string): Promise<TokenRow | undefined> {
   return db
