@@ -54,6 +54,10 @@ export interface Config {
   batchInbox: string | undefined;
   /** `TESSERA_BATCH_INBOX_POLL_MS`: how often the drop folder is scanned. Default 2000. */
   batchInboxPollMs: number;
+  /** `TESSERA_AUTH_FAILURES_MAX`: failed credential attempts per client IP and presented identity (public key, issuer) per window before 429; ten times this per IP alone. Default 10. */
+  authFailuresMax: number;
+  /** `TESSERA_AUTH_FAILURES_WINDOW_S`: the window of `authFailuresMax`. Default 900 (15 minutes). */
+  authFailuresWindowMs: number;
 }
 
 export class ConfigError extends Error {
@@ -107,6 +111,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batchRecordsPerS: int(env, 'TESSERA_BATCH_RECORDS_PER_S', 5000, 1),
     batchInbox: env.TESSERA_BATCH_INBOX ? resolve(env.TESSERA_BATCH_INBOX) : undefined,
     batchInboxPollMs: int(env, 'TESSERA_BATCH_INBOX_POLL_MS', 2000, 10),
+    authFailuresMax: int(env, 'TESSERA_AUTH_FAILURES_MAX', 10, 1),
+    authFailuresWindowMs: int(env, 'TESSERA_AUTH_FAILURES_WINDOW_S', 900, 1) * 1000,
   };
 }
 

@@ -32,6 +32,7 @@ import { createBatchService as createIssuerBatchService, TASK_BATCH } from './se
 import { createBatchWorker } from './services/issuer-batch-worker.ts';
 import { createBatchInbox, TASK_BATCH_INBOX } from './services/batch-inbox.ts';
 import { createMetrics, jobQueueReader } from './observability/metrics.ts';
+import { createAuditService } from './services/audit.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -53,6 +54,8 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
 
   const now = () => Date.now();
   const vault = new Vault(db.kysely, master);
+  // Every access to card data is recorded in a hash chain keyed by the master key (docs/security.md).
+  const audit = createAuditService({ db, keys: [{ id: master.id, key: createSecretKey(deriveKey(master, 'audit-chain')) }], now });
   // A KeyObject made once: a raw Buffer key costs a KeyObject per HMAC (~20 µs), on every payment.
   const sandboxKey = createSecretKey(deriveKey(master, 'sandbox-fingerprint'));
   const { min, max } = config.sandboxLatency;
@@ -70,11 +73,12 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   const nudge = () => worker.nudge();
 
   const auth = createAuthService({ db, jwtKey: deriveKey(master, 'merchant-jwt'), now });
-  const merchants = createMerchantService({ db, vault, now });
+  const merchants = createMerchantService({ db, vault, audit, now });
   const customers = createCustomerService({ db, vault, now, pendingCvcMs: config.tempTokenTtlMs });
   const tokens = createTokenService({
     db,
     vault,
+    audit,
     acquirer,
     customers,
     log,
@@ -118,8 +122,8 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     signers: { 'standard-webhooks': standardWebhooks, [ECART_PAY_SCHEME]: ecartPaySigner },
     metrics: metrics.service,
   });
-  const networkTokens = createNetworkTokenService({ db, vault, keys, tsp, notifications, log, now, nudge, metrics: metrics.service });
-  const networkTransactions = createNetworkTransactionService({ db, tsp, encrypter: new MerchantEncrypter(), now });
+  const networkTokens = createNetworkTokenService({ db, vault, audit, keys, tsp, notifications, log, now, nudge, metrics: metrics.service });
+  const networkTransactions = createNetworkTransactionService({ db, audit, tsp, encrypter: new MerchantEncrypter(), now });
   tsp.onLifecycleEvent((event) => networkTokens.onTspEvent(event));
   handlers.set(TASK_DELIVER, (payload, job) => notifications.deliver(payload, job));
   handlers.set(TASK_CREATE_ASYNC, (payload, job) => networkTokens.processAsync(payload, job));
@@ -127,8 +131,8 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
 
   // Orders, merchant webhooks and idempotency keys (`/api/orders`, `/api/webhooks`, `Idempotency-Key`).
   const webhooks = createWebhookService({ db, notifications, now, maxAttempts: config.retryMaxAttempts });
-  const orderPayments = createOrderPaymentService({ db, vault, acquirer, tsp, network: tsp, networkTokens, log, now });
-  const orders = createOrderService({ db, vault, acquirer, payments: orderPayments, webhooks, customers, now, nudge, publicUrl: config.publicUrl });
+  const orderPayments = createOrderPaymentService({ db, vault, audit, acquirer, tsp, network: tsp, networkTokens, log, now });
+  const orders = createOrderService({ db, vault, audit, acquirer, payments: orderPayments, webhooks, customers, now, nudge, publicUrl: config.publicUrl });
   const idempotency = createIdempotencyService({ db, vault, hmacKey: deriveKey(master, 'idempotency'), log, now });
   handlers.set(TASK_RECONCILE_PAYMENTS, () => orderPayments.reconcileStale());
   handlers.set(TASK_NETWORK_UPGRADE, (payload, job) => orderPayments.upgrade(payload, job));
@@ -136,7 +140,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   handlers.set(TASK_PURGE_IDEMPOTENCY, () => idempotency.purgeExpired());
   // Bulk tokenization (`/cof/v1/batches`): the scheduler runs wherever the worker runs.
   const batchScheduler = new BatchScheduler(
-    { db, vault, networkTokens, notifications, log, now, nudge },
+    { db, vault, audit, networkTokens, notifications, log, now, nudge },
     {
       issuerTps: config.batchIssuerTps,
       share: config.batchSharePct / 100,
@@ -147,19 +151,19 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     },
   );
   worker.attach(batchScheduler);
-  const batches = createBatchService({ db, vault, keys, notifications, log, now, nudge, nudgeBatches: () => batchScheduler.nudge() });
+  const batches = createBatchService({ db, vault, audit, keys, notifications, log, now, nudge, nudgeBatches: () => batchScheduler.nudge() });
   // The issuer face (`/authz/v1`, `/banking/v1`): EC keys, issuers, cards, tokens, Click to Pay.
   const issuerKeys = new ServiceKeyRing<EcPublicJwk>(db.kysely, deriveKey(master, 'service-keys'), master.id, EC_RING);
   await issuerKeys.ensureKey();
   const issuers = createIssuerService({ db, vault, notifications, jwtKey: deriveKey(master, 'issuer-jwt'), now, defaultRecordsPerSecond: config.batchRecordsPerS });
   notifications.addSecretSource((tenantId) => issuers.secretOf(tenantId));
-  const issuerCards = createIssuerCardService({ db, vault, keys: issuerKeys, now });
-  const issuerTokens = createIssuerTokenService({ db, tsp, issuers, cards: issuerCards, encrypter: new IssuerEncrypter(), now, nudge });
+  const issuerCards = createIssuerCardService({ db, vault, audit, keys: issuerKeys, now });
+  const issuerTokens = createIssuerTokenService({ db, audit, tsp, issuers, cards: issuerCards, encrypter: new IssuerEncrypter(), now, nudge });
   const clickToPay = createClickToPayService({ db, issuers, cards: issuerCards, tokens: issuerTokens, now, nudge });
   tsp.onLifecycleEvent((event) => issuerTokens.onTspEvent(event));
   handlers.set(TASK_C2P_ENROL, (payload, job) => clickToPay.process(payload, job));
   const issuerBatches = createIssuerBatchService({ db, vault, issuers, now, nudge });
-  const batchWorker = createBatchWorker({ db, vault, cards: issuerCards, clickToPay, now });
+  const batchWorker = createBatchWorker({ db, vault, audit, cards: issuerCards, clickToPay, now });
   handlers.set(TASK_BATCH, (payload) => batchWorker.process(payload));
   if (config.batchInbox) {
     const inbox = createBatchInbox({ db, batches: issuerBatches, log, dir: config.batchInbox, pollMs: config.batchInboxPollMs, now });
@@ -180,6 +184,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     worker,
     metrics,
     batchScheduler,
+    audit,
     services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, ...issuerFace },
     async close() {
       await worker.stop();

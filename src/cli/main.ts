@@ -19,6 +19,8 @@ Commands:
   migrate                        Apply pending database migrations.
   merchants create --name NAME   Create a merchant; prints its id, keys and webhook secret once.
       [--notify-url URL]
+  merchants delete ID [--shred]  Delete a merchant (its credentials stop working); --shred destroys its
+                                 data keys: its cards and tokens become unrecoverable at once.
   jwks list                      Tessera's published encryption keys (GET /cof/v1/keys).
   jwks rotate                    Publish a new key; older keys keep decrypting until retired.
   jwks retire --kid KID          Stop publishing a decrypt-only key and stop decrypting with it.
@@ -28,6 +30,7 @@ Commands:
   issuers create --name NAME     Create an issuer (/banking/v1) from its EC P-256 public key(s);
       --jwk-file FILE [--notify-url URL]   prints its issuerId and webhook secret once.
   issuers keys add|retire        Rotate an issuer's keys (tessera issuers --help).
+  audit verify                   Re-compute the audit log's hash chain; exit 1 and say where it breaks.
 
 Options:
   --json                         Print exactly one JSON document on stdout (logs go to stderr).
@@ -104,6 +107,20 @@ export async function main(argv: string[]): Promise<number> {
       }
       return EXIT.ok;
     }
+    if (command === 'merchants' && sub === 'delete') {
+      const { values, positionals } = parse(rest, { shred: { type: 'boolean' } });
+      if (values.help) return help('tessera merchants delete ID [--shred] [--json]\n\nThe merchant can no longer authenticate. --shred also destroys its data keys (crypto-shredding):\nits cards, tokens and secrets become unrecoverable at once. There is no undo.\n');
+      const id = positionals[0];
+      if (!id || positionals.length !== 1) throw new UsageError('exactly one merchant id is required.');
+      const deps = await cliDeps();
+      try {
+        const r = await deps.services.merchants.delete(id, { shred: values.shred === true });
+        output(values.json === true, r, r.shredded ? `Merchant ${id} deleted; ${r.dataKeysDestroyed} data keys destroyed: its card data is unrecoverable.` : `Merchant ${id} deleted (its data keys are kept: use --shred to destroy them).`);
+      } finally {
+        await deps.close();
+      }
+      return EXIT.ok;
+    }
     if (command === 'jwks' && (sub === 'list' || sub === 'rotate' || sub === 'retire')) {
       const { values } = parse(rest, { kid: { type: 'string' } });
       if (values.help) return help('tessera jwks list|rotate|retire --kid KID [--json]\n');
@@ -162,6 +179,20 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     if (command === 'issuers') return await issuersCommand(sub, rest);
+    if (command === 'audit' && sub === 'verify') {
+      const { values } = parse(rest, {});
+      if (values.help) return help('tessera audit verify [--json]\n\nRe-computes the audit chain; exit 0 if intact, 1 at the first changed, removed or reordered record.\n');
+      const deps = await cliDeps();
+      try {
+        const result = await deps.audit.verify();
+        const human = result.ok ? `Audit log intact: ${result.records} records.` : `Audit log BROKEN at record ${result.seq}: ${result.message}.`;
+        if (result.ok || values.json === true) output(values.json === true, result, human);
+        else process.stderr.write(`tessera: ${human}\n`);
+        return result.ok ? EXIT.ok : EXIT.failed;
+      } finally {
+        await deps.close();
+      }
+    }
     throw new UsageError(`unknown command: ${[command, sub].filter(Boolean).join(' ')}`);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -13,6 +13,9 @@ import { orderRoutes, payPageRoutes } from './routes/orders.ts';
 import { batchRoutes } from './routes/batches.ts';
 import { issuerAuthzRoutes } from './routes/issuer-authz.ts';
 import { bankingRoutes } from './routes/banking.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { installAuthThrottle } from './auth-throttle.ts';
+import helmet from '@fastify/helmet';
 import { installOperations, operationsRoutes } from './operations.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
@@ -45,6 +48,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // Security headers on every answer; /docs gets its own CSP from swagger-ui (`staticCSP`).
+  await app.register(helmet, { global: true });
+  await installAuthThrottle(app, { max: deps.config.authFailuresMax, windowMs: deps.config.authFailuresWindowMs });
   // One line per request: method, route pattern (never the raw URL, which may carry a token), status.
   const logRequests = deps.log.isLevelEnabled('info');
   app.addHook('onResponse', async (request, reply) => {
@@ -77,7 +83,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   // Metrics and request-trace hooks for every route; `/metrics` and `/ready` (README "Operations").
   installOperations(app, deps);
 
@@ -93,6 +99,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   // The simulated network exists only outside production.
   if (deps.config.env !== 'production') await app.register(sandboxRoutes(deps), { prefix: '/sandbox/v1' });
   await app.register(orderRoutes(deps), { prefix: '/api' });
+  await app.register(auditRoutes(deps), { prefix: '/api' });
   await app.register(payPageRoutes(deps));
   await app.register(issuerAuthzRoutes(deps), { prefix: '/authz/v1' });
   await app.register(bankingRoutes(deps), { prefix: '/banking/v1' });

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { TesseraError } from '../domain/errors.ts';
 import type { Db } from '../storage/database.ts';
-import { findMerchantByPrivateKeyHash, findMerchantByPublicKey } from '../storage/repos/merchants.ts';
+import { findMerchant, findMerchantByPrivateKeyHash, findMerchantByPublicKey } from '../storage/repos/merchants.ts';
 import { sha256Hex } from '../vault/master-key.ts';
 
 export interface AuthServiceDeps {
@@ -34,6 +34,13 @@ function equalHex(a: string, b: string): boolean {
 export function createAuthService(deps: AuthServiceDeps) {
   const verified = new Map<string, { merchantId: string; expMs: number }>();
 
+  /** A token outlives nothing: a merchant deleted (by any process) is refused on its next request. */
+  async function active(merchantId: string): Promise<MerchantPrincipal> {
+    const merchant = await findMerchant(deps.db.kysely, merchantId);
+    if (merchant?.status !== 'active') throw UNAUTHORIZED();
+    return { merchantId };
+  }
+
   return {
     /** Exchanges a merchant's key pair (HTTP Basic) for an authorization token valid one hour. */
     async issueToken(publicKey: string, privateKey: string): Promise<{ token: string; expiresAt: number }> {
@@ -58,7 +65,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       const now = deps.now();
       const hit = verified.get(token);
       if (hit) {
-        if (hit.expMs > now) return { merchantId: hit.merchantId };
+        if (hit.expMs > now) return active(hit.merchantId);
         verified.delete(token);
         throw UNAUTHORIZED();
       }
@@ -73,7 +80,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         const merchantId = payload.sub as string;
         if (verified.size >= VERIFIED_CACHE_MAX) verified.clear();
         verified.set(token, { merchantId, expMs: (payload.exp as number) * 1000 });
-        return { merchantId };
+        return await active(merchantId);
       } catch (err) {
         if (err instanceof joseErrors.JOSEError) throw UNAUTHORIZED();
         throw err;

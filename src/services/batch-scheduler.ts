@@ -10,6 +10,7 @@ import { recordAad, type SealedCard } from './batches.ts';
 import { BatchCompleter, type RecordOutcome } from './batch-completer.ts';
 import type { NetworkTokenService } from './network-tokens.ts';
 import type { NotificationService } from './notifications.ts';
+import type { AuditEntry, AuditService } from './audit.ts';
 
 /** How batch records reach the card networks. Every option's default is in `config.ts`. */
 export interface BatchSchedulerOptions {
@@ -27,6 +28,8 @@ export interface BatchSchedulerOptions {
 }
 
 export interface BatchSchedulerDeps {
+  /** Records every access to card data (`docs/security.md`). */
+  audit: AuditService;
   db: Db;
   vault: Vault;
   networkTokens: NetworkTokenService;
@@ -161,6 +164,8 @@ export class BatchScheduler {
         this.#free -= records.length;
         claimedVtime = Math.max(...records.map((r) => r.vtime));
         this.#count(bin, records.length, t);
+        // One audit record per merchant and claim (not per record: appends take turns on the chain head).
+        await this.#deps.audit.recordMany(batchAuditEntries(records));
         for (const r of records) void this.#process(r).finally(() => this.#release(1));
         // Back-pressure: results waiting to be written stay bounded (memory), whatever the batch size.
         if (this.#completer.waiting > 4 * this.#opts.concurrency) await this.#completer.flush();
@@ -237,4 +242,20 @@ function sleep(ms: number): Promise<void> {
 
 function describe(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/** The audit entries of one claim: per merchant, how many records of which batches are decrypted. */
+function batchAuditEntries(records: BatchRecordRow[]): AuditEntry[] {
+  const byMerchant = new Map<string, Map<string, number>>();
+  for (const r of records) {
+    const batches = byMerchant.get(r.merchant_id) ?? new Map<string, number>();
+    batches.set(r.batch_pk, (batches.get(r.batch_pk) ?? 0) + 1);
+    byMerchant.set(r.merchant_id, batches);
+  }
+  return [...byMerchant].map(([tenantId, batches]) => ({
+    tenantId,
+    operation: 'batch.tokenize',
+    reason: `network tokenization of ${[...batches.values()].reduce((a, b) => a + b, 0)} batch records`,
+    subject: [...batches].map(([pk, n]) => `batch:${pk}(${n})`).join(' ').slice(0, 500),
+  }));
 }

@@ -24,8 +24,11 @@ import type { Vault } from '../vault/vault.ts';
 import { iso, notifier } from './batch-notices.ts';
 import { assertCaller } from './network-tokens.ts';
 import type { NotificationService } from './notifications.ts';
+import type { AuditService } from './audit.ts';
 
 export interface BatchServiceDeps {
+  /** Records every access to card data (`docs/security.md`). */
+  audit: AuditService;
   db: Db;
   vault: Vault;
   keys: ServiceKeyRing;
@@ -131,6 +134,7 @@ export function createBatchService(deps: BatchServiceDeps) {
     async submit(merchantId: string, input: BatchChunkInput, correlationId: string): Promise<BatchView> {
       assertCaller(merchantId, input.merchantId);
       const now = deps.now();
+      await deps.audit.record({ tenantId: merchantId, operation: 'batch.receive', reason: 'read a chunk of a bulk tokenization batch', subject: `batch:${input.batchId}` });
       const records = parseChunk(await deps.keys.decrypt(input.encryptedData), new Date(now));
       if (records.length === 0 && !input.last) {
         throw new TesseraError('invalid_encrypted_data', 'A chunk holds at least one record (only the last may be empty, to close the batch).', 'encryptedData.records');

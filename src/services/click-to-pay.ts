@@ -72,7 +72,7 @@ export function createClickToPayService(deps: ClickToPayServiceDeps) {
     async enrol(card: IssuerCardRow, consumer: { has_email: number; has_phone: number } | undefined, plain?: Card, email?: string): Promise<Enrolment> {
       if (!consumer || !canEnrolInClickToPay(consumer)) return { ok: false, code: CONSUMER_CONTACT_REQUIRED, transient: false };
       if (card.c2p_status === 'ENROLLED') return { ok: true, digitization: undefined };
-      const pan = plain ?? (await deps.cards.decryptCard(card));
+      const pan = plain ?? (await deps.cards.decryptCard(card, { operation: 'click_to_pay.enrol', reason: 'Click to Pay enrolment: digitize an issuer card' }));
       const d = await deps.tokens.digitize(card.issuer_id, card.id, card.network, pan, 'CLICK_TO_PAY', email);
       if (!d.ok) return { ok: false, code: d.code, transient: d.transient };
       return { ok: true, digitization: d };

@@ -21,6 +21,7 @@ import type { TaskResult } from '../jobs/worker.ts';
 import type { ClickToPayService, Enrolment } from './click-to-pay.ts';
 import type { IssuerCardService } from './issuer-cards.ts';
 import { batchRecordAad, outputDocument } from './issuer-batch.ts';
+import type { AuditService } from './audit.ts';
 
 /**
  * Batch files: processing, one job per file. Each run works through chunks of records for at most
@@ -30,6 +31,8 @@ import { batchRecordAad, outputDocument } from './issuer-batch.ts';
  * together: a crash repeats at most the chunk in flight. A bad record is KO, never a stop.
  */
 export interface BatchWorkerDeps {
+  /** Records every access to card data (`docs/security.md`). */
+  audit: AuditService;
   db: Db;
   vault: Vault;
   cards: IssuerCardService;
@@ -186,6 +189,7 @@ export function createBatchWorker(deps: BatchWorkerDeps) {
           return;
         }
         await take(key.issuerId, rps, records.length);
+        await deps.audit.record({ tenantId: issuerTenant(key.issuerId), operation: 'issuer_batch.process', reason: `process ${records.length} records of a batch file`, subject: `batch:${key.batchId}:${key.seqNumber}` });
         const raws: Record<string, any>[] = [];
         const ids = new Set<string>();
         for (const r of records) {

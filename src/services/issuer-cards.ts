@@ -6,8 +6,11 @@ import type { Db } from '../storage/database.ts';
 import { findCard, findConsumer, upsertCard, upsertConsumer, type IssuerCardRow, type IssuerConsumerRow } from '../storage/repos/issuer-cards.ts';
 import type { ServiceKeyRing, EcPublicJwk } from '../vault/jwe.ts';
 import type { Vault } from '../vault/vault.ts';
+import type { AuditService } from './audit.ts';
 
 export interface IssuerCardServiceDeps {
+  /** Records every access to card data (`docs/security.md`). */
+  audit: AuditService;
   db: Db;
   vault: Vault;
   /** Tessera's EC P-256 keys (`GET /banking/v1/keys`). */
@@ -97,6 +100,8 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
     /** `PUT …/cards/:cardId`: the consumer must exist. */
     async putCard(issuerId: string, cardId: string, input: { consumerId: string; encryptedData: string }): Promise<{ created: boolean; view: IssuerCardView }> {
       if (!(await findConsumer(k, issuerId, input.consumerId))) throw new TesseraError('consumer_not_found', 'No such consumer: PUT it first.', 'consumerId');
+      // Batch files are recorded once per chunk by the batch worker; a single card here.
+      await deps.audit.record({ tenantId: issuerTenant(issuerId), operation: 'issuer_card.register', reason: 'register an issuer card', subject: `card:${cardId}` });
       const { row } = await service.prepareCard(issuerId, cardId, input.consumerId, input.encryptedData);
       const created = await upsertCard(k, row);
       return { created, view: cardView((await findCard(k, issuerId, cardId)) ?? row) };
@@ -108,7 +113,9 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
       return row;
     },
 
-    async decryptCard(row: IssuerCardRow): Promise<Card> {
+    /** The card's PAN, for `use` (recorded in the audit log first). */
+    async decryptCard(row: IssuerCardRow, use: { operation: string; reason: string }): Promise<Card> {
+      await deps.audit.record({ tenantId: issuerTenant(row.issuer_id), ...use, subject: `card:${row.id}` });
       return deps.vault.decryptCard(issuerTenant(row.issuer_id), row.card_ct, issuerCardAad(row.issuer_id, row.id));
     },
 

@@ -17,8 +17,12 @@ import { findIssuerToken, findIssuerTokenById, insertIssuerToken, listCardTokens
 import type { IssuerEncrypter } from '../vault/issuer-jwe.ts';
 import type { IssuerCardService } from './issuer-cards.ts';
 import type { IssuerService } from './issuers.ts';
+import type { AuditService } from './audit.ts';
+import { issuerTenant } from '../domain/issuer.ts';
 
 export interface IssuerTokenServiceDeps {
+  /** Records every access to card data (`docs/security.md`). */
+  audit: AuditService;
   db: Db;
   tsp: TokenServiceProvider;
   issuers: IssuerService;
@@ -133,7 +137,7 @@ export function createIssuerTokenService(deps: IssuerTokenServiceDeps) {
     /** `POST …/cards/:cardId/tokens`: an eCom token through the TSP; the creation is notified. */
     async create(issuerId: string, cardId: string): Promise<IssuerTokenView> {
       const cardRow = await deps.cards.getCard(issuerId, cardId);
-      const card = await deps.cards.decryptCard(cardRow);
+      const card = await deps.cards.decryptCard(cardRow, { operation: 'issuer_token.create', reason: 'eCom enablement: a network token for an issuer card' });
       const email = cardRow.network === 'AMEX' ? await deps.cards.consumerEmail(issuerId, cardRow.consumer_id) : undefined;
       const d = await service.digitize(issuerId, cardId, cardRow.network, card, 'ECOM', email);
       if (!d.ok) {
@@ -180,6 +184,7 @@ export function createIssuerTokenService(deps: IssuerTokenServiceDeps) {
       if (row.status !== 'ACTIVE') throw new TesseraError('token_inactive', `The token is ${row.status.toLowerCase()}: no credentials can be issued.`, 'tokenId');
       const key = await deps.issuers.encryptionKey(issuerId);
       if (!key) throw new TesseraError('encryption_key_required', 'Register an EC P-256 encryption key (use "enc") first: tessera issuers keys add.', 'jwk');
+      await deps.audit.record({ tenantId: issuerTenant(issuerId), operation: 'issuer_transaction.create', reason: 'payment credentials (token PAN and cryptogram) for one transaction', subject: `token:${tokenId}` });
       let result;
       try {
         result = await deps.tsp.createCryptogram({ merchantId: requestorOf(issuerId, row.purpose as IssuerTokenPurpose), tokenRef: tokenId, transactionType: 'SINGLE' });

@@ -4,13 +4,16 @@ import { TesseraError } from '../domain/errors.ts';
 import { assertNoPan } from '../domain/card.ts';
 import { newObjectId } from '../domain/tokens.ts';
 import type { Db } from '../storage/database.ts';
-import { findMerchant, insertMerchant, updateMerchant } from '../storage/repos/merchants.ts';
+import { findMerchant, insertMerchant, setMerchantStatus, updateMerchant } from '../storage/repos/merchants.ts';
+import type { AuditService } from './audit.ts';
 import { sha256Hex } from '../vault/master-key.ts';
 import type { Vault } from '../vault/vault.ts';
 
 export interface MerchantServiceDeps {
   db: Db;
   vault: Vault;
+  /** Records a crypto-shredding. Optional so that callers without an audit log still build. */
+  audit?: AuditService | undefined;
   now: () => number;
 }
 
@@ -134,6 +137,26 @@ export function createMerchantService(deps: MerchantServiceDeps) {
     },
 
     settings,
+
+    /**
+     * `tessera merchants delete <id> [--shred]`: the merchant can no longer authenticate; with
+     * `shred`, its data keys are destroyed in the same transaction, so every card, token, CVC and
+     * secret encrypted under them is unrecoverable at once (crypto-shredding).
+     */
+    async delete(merchantId: string, opts: { shred: boolean }): Promise<{ id: string; deleted: true; shredded: boolean; dataKeysDestroyed: number }> {
+      if (!(await findMerchant(k, merchantId))) throw new TesseraError('merchant_not_found', 'No such merchant.');
+      let destroyed = 0;
+      await k.transaction().execute(async (trx) => {
+        await setMerchantStatus(trx, merchantId, 'deleted');
+        if (opts.shred) destroyed = await deps.vault.destroyTenantKeys(trx, merchantId);
+        await deps.audit?.record(
+          { tenantId: merchantId, operation: opts.shred ? 'merchant.shred' : 'merchant.delete', reason: opts.shred ? `merchant deleted; ${destroyed} data keys destroyed` : 'merchant deleted' },
+          trx,
+        );
+      });
+      deps.vault.forgetTenant(merchantId);
+      return { id: merchantId, deleted: true, shredded: opts.shred, dataKeysDestroyed: destroyed };
+    },
 
     /** `PATCH /cof/v1/merchants/:id`: where notifications go and the keys credentials are encrypted to. */
     async update(merchantId: string, input: { notificationUrl?: string | null | undefined; jwks?: unknown }): Promise<MerchantSettings> {

@@ -37,12 +37,15 @@ import { sha256Hex } from '../vault/master-key.ts';
 import type { Vault } from '../vault/vault.ts';
 import type { NotificationService } from './notifications.ts';
 import { tokenAad } from './tokens.ts';
+import type { AuditService } from './audit.ts';
 
 export const TASK_CREATE_ASYNC = 'cof.create_token';
 /** TSP attempts of an async request before it fails with the last transient error. Default 5. */
 const ASYNC_TSP_ATTEMPTS = 5;
 
 export interface NetworkTokenServiceDeps {
+  /** Records every access to card data (`docs/security.md`). */
+  audit: AuditService;
   db: Db;
   vault: Vault;
   keys: ServiceKeyRing;
@@ -127,6 +130,7 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
   /** Decrypts and validates a request, resolving a vault token to its card. Nothing is stored. */
   async function prepare(merchantId: string, input: CreateNetworkTokenInput): Promise<Prepared> {
     assertCaller(merchantId, input.merchantId);
+    await deps.audit.record({ tenantId: merchantId, operation: 'network_token.create', reason: `network tokenization (source ${input.source})` });
     const payload = parseCofPayload(await deps.keys.decrypt(input.encryptedData), input.source, new Date(deps.now()));
     let card: Card;
     if (payload.kind === 'token') {
@@ -269,6 +273,7 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
       const { requestId } = payload as { requestId: string };
       const r = await findTokenRequestById(k, requestId);
       if (!r || r.status !== 'PENDING' || !r.payload_ct) return;
+      await deps.audit.record({ tenantId: r.merchant_id, operation: 'network_token.create_async', reason: 'asynchronous network tokenization', subject: `request:${r.id}` });
       const data = JSON.parse(await deps.vault.decrypt(r.merchant_id, r.payload_ct, requestAad(r.id))) as Omit<Prepared, 'source'>;
       let outcome: Outcome;
       try {

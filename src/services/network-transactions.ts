@@ -6,8 +6,11 @@ import { findMerchant } from '../storage/repos/merchants.ts';
 import { findNetworkToken, insertNetworkTransaction } from '../storage/repos/network-tokens.ts';
 import type { MerchantEncrypter } from '../vault/jwe.ts';
 import type { MerchantJwks } from './merchants.ts';
+import type { AuditService } from './audit.ts';
 
 export interface NetworkTransactionServiceDeps {
+  /** Records every access to card data (`docs/security.md`). */
+  audit: AuditService;
   db: Db;
   tsp: TokenServiceProvider;
   encrypter: MerchantEncrypter;
@@ -35,6 +38,7 @@ export function createNetworkTransactionService(deps: NetworkTransactionServiceD
       if (!merchant?.jwks) {
         throw new TesseraError('encryption_key_required', 'Register your RSA public key first: PATCH /cof/v1/merchants/:merchantId {jwks}.', 'jwks');
       }
+      await deps.audit.record({ tenantId: merchantId, operation: 'network_transaction.create', reason: 'payment credentials (token PAN and cryptogram) for one transaction', subject: `network_token:${token.id}` });
       let result;
       try {
         result = await deps.tsp.createCryptogram({ merchantId, tokenRef: token.id, transactionType: input.transactionType });

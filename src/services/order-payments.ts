@@ -11,6 +11,7 @@ import { findTokenByHash } from '../storage/repos/tokens.ts';
 import type { Vault } from '../vault/vault.ts';
 import type { NetworkTokenService } from './network-tokens.ts';
 import { tokenAad } from './tokens.ts';
+import type { AuditService } from './audit.ts';
 
 /**
  * How an order is paid. Glossary: the *credential* is what goes to the network — the card's own
@@ -33,6 +34,8 @@ export interface NetworkAuthorizer {
 }
 
 export interface OrderPaymentDeps {
+  /** Records every access to card data (`docs/security.md`). */
+  audit: AuditService;
   db: Db;
   vault: Vault;
   acquirer: Acquirer;
@@ -155,6 +158,7 @@ export function createOrderPaymentService(deps: OrderPaymentDeps) {
         finishUpgrade(k, merchantId, fingerprint, { status, network_token_id: tokenId, reason, updated_at: deps.now() });
       const token = await findTokenByHash(k, tokenHash);
       if (!token?.card_ct || token.deleted_at !== null) return finish('ineligible', null, 'token_deleted');
+      await deps.audit.record({ tenantId: merchantId, operation: 'network_token.upgrade', reason: 'ask the network for a token for the card of a permanent vault token', subject: `token_sha256:${tokenHash.slice(0, 16)}` });
       const card = await deps.vault.decryptCard(merchantId, token.card_ct, tokenAad(tokenHash));
       try {
         const outcome = await deps.networkTokens.provisionCard(merchantId, card);

@@ -17,12 +17,15 @@ import type { OrderPaymentService } from './order-payments.ts';
 import { tokenAad, tokenCvcAad } from './tokens.ts';
 import { orderView, refundView, type OrderView, type RefundView } from './order-views.ts';
 import type { WebhookService } from './webhooks.ts';
+import type { AuditService } from './audit.ts';
 
 export const TASK_REFUND = 'orders.refund';
 /** A refund not settled by its request after this long is settled by its job. */
 const SAFETY_NET_MS = 120_000;
 
 export interface OrderServiceDeps {
+  /** Records every access to card data (`docs/security.md`). */
+  audit: AuditService;
   db: Db;
   vault: Vault;
   acquirer: Acquirer;
@@ -80,6 +83,7 @@ export function createOrderService(deps: OrderServiceDeps) {
     if (row.expires_at !== null && row.expires_at <= now) throw new TesseraError('token_expired', 'The temporary token has expired.', 'token');
     if (row.used_at !== null) throw new TesseraError('token_already_used', 'The temporary token was already used for a payment: create a new one.', 'token');
     if (!row.card_ct) throw new TesseraError('token_expired', 'The token no longer holds card data.', 'token');
+    await deps.audit.record({ tenantId: merchantId, operation: 'order.pay', reason: `pay an order with a ${type} vault token`, subject: `token_sha256:${hash.slice(0, 16)}` });
     const card = await deps.vault.decryptCard(merchantId, row.card_ct, tokenAad(hash));
     const cvc = row.cvc_ct ? await deps.vault.decrypt(merchantId, row.cvc_ct, tokenCvcAad(hash)) : undefined;
     const nt = type === 'permanent' ? await deps.payments.networkTokenOf(merchantId, row.fingerprint) : { tokenId: null, upgrade: false };

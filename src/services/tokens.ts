@@ -33,6 +33,7 @@ import type { Executor } from '../storage/repos/executor.ts';
 import { sha256Hex } from '../vault/master-key.ts';
 import type { Vault } from '../vault/vault.ts';
 import { cardAad, cardCvcAad, type CustomerService } from './customers.ts';
+import type { AuditService } from './audit.ts';
 
 export const TASK_RELEASE_HOLD = 'tokens.release_validation_hold';
 export const TASK_PURGE_EXPIRED = 'tokens.purge_expired';
@@ -43,6 +44,8 @@ const EXPIRED_GRACE_MS = 24 * 3600_000;
 const HOLD_SAFETY_NET_MS = 120_000;
 
 export interface TokenServiceDeps {
+  /** Records every access to card data (`docs/security.md`). */
+  audit: AuditService;
   db: Db;
   vault: Vault;
   acquirer: Acquirer;
@@ -129,6 +132,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     if (req.id !== undefined) {
       if (hasRaw) throw new TesseraError('invalid_request', 'Send either a saved card id or card details, not both.', 'id');
       const saved = await deps.customers.findCard(merchantId, req.id);
+      await deps.audit.record({ tenantId: merchantId, operation: 'token.create', reason: 'tokenize a saved card (a permanent token is validated by a hold)', subject: `card:${saved.id}` });
       const card = await deps.vault.decryptCard(merchantId, saved.card_ct, cardAad(saved.id));
       const info = brandOf(card.pan);
       validateExpiry(card.expMonth, card.expYear, new Date(now));

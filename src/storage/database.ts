@@ -9,6 +9,7 @@ import * as m0002 from './migrations/0002-network-tokens.ts';
 import * as m0003 from './migrations/0003-orders-webhooks.ts';
 import * as m0004 from './migrations/0004-issuers.ts';
 import * as m0005 from './migrations/0005-batches.ts';
+import * as m0006 from './migrations/0006-audit.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -34,6 +35,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-orders-webhooks': m0003,
   '0004-issuers': m0004,
   '0005-batches': m0005,
+  '0006-audit': m0006,
 };
 
 class StaticMigrations implements MigrationProvider {

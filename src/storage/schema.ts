@@ -294,6 +294,8 @@ export interface Database {
   issuer_operations: IssuerOperationsTable;
   issuer_batches: IssuerBatchesTable;
   issuer_batch_records: IssuerBatchRecordsTable;
+  audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
 }
 
 /** An order (`/api/orders`). Amounts are integers in minor units; `items` is JSON (prices in minor units). */
@@ -605,4 +607,34 @@ export interface IssuerBatchRecordsTable {
   request_ct: string | null;
   /** JSON `{rowId, consumerCardRegistrationResult}` once processed. */
   result: string | null;
+}
+
+/**
+ * One access to card data (never the card data itself). `hash` is HMAC-SHA256, under the key named
+ * by `key_id`, of `prev_hash` and the record's fields: a chain `tessera audit verify` re-computes.
+ */
+export interface AuditLogTable {
+  /** 1, 2, 3, …: no gaps. */
+  seq: number;
+  /** Who: the merchant id, or `issuer:<issuerId>`. */
+  tenant_id: string;
+  /** What, e.g. `order.pay`, `network_token.create`. */
+  operation: string;
+  /** Why, in words. */
+  reason: string;
+  /** Which object (an id, never a token or a card number). */
+  subject: string | null;
+  /** The request that caused it (for a job, the request that enqueued it), or null. */
+  request_id: string | null;
+  created_at: number;
+  key_id: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The one-row head of the audit chain (`id` = 1): the last `seq` and `hash`. */
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
 }

@@ -1,7 +1,7 @@
 import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import type { Card } from '../domain/card.ts';
 import type { Executor } from '../storage/repos/executor.ts';
-import { findActiveDataKey, findDataKey, insertDataKey } from '../storage/repos/data-keys.ts';
+import { deleteTenantDataKeys, findActiveDataKey, findDataKey, insertDataKey } from '../storage/repos/data-keys.ts';
 import { open, seal, VaultIntegrityError } from './cipher.ts';
 import type { MasterKey } from './master-key.ts';
 
@@ -9,6 +9,12 @@ type Purpose = 'data' | 'fingerprint';
 
 /** How long the active data-key version of a tenant is trusted from memory. Default 60 s. */
 const ACTIVE_VERSION_TTL_MS = 60_000;
+/**
+ * How long an unwrapped data key is kept in memory before its wrapped row is read again. Bounds how
+ * long another process can still use a key that `tessera merchants delete --shred` destroyed.
+ * Default 60 s.
+ */
+const KEY_TTL_MS = 60_000;
 
 export interface CardFingerprints {
   /** HMAC of the PAN: the same card whatever its expiry. */
@@ -25,7 +31,7 @@ export interface CardFingerprints {
 export class Vault {
   readonly #db: Executor;
   readonly #master: MasterKey;
-  readonly #keys = new Map<string, KeyObject>();
+  readonly #keys = new Map<string, { key: KeyObject; until: number }>();
   readonly #active = new Map<string, { version: number; until: number }>();
 
   constructor(db: Executor, master: MasterKey) {
@@ -50,9 +56,25 @@ export class Vault {
         status: 'active',
         created_at: now,
       });
-      this.#keys.set(`${tenantId}:${purpose}:1`, createSecretKey(key));
+      this.#keys.set(`${tenantId}:${purpose}:1`, { key: createSecretKey(key), until: Date.now() + KEY_TTL_MS });
       this.#active.set(`${tenantId}:${purpose}`, { version: 1, until: Date.now() + ACTIVE_VERSION_TTL_MS });
     }
+  }
+
+  /**
+   * Crypto-shredding: destroys a tenant's data and fingerprint keys (in the caller's transaction)
+   * and forgets them here. Everything they encrypted is unreadable from then on.
+   */
+  async destroyTenantKeys(trx: Executor, tenantId: string): Promise<number> {
+    const destroyed = await deleteTenantDataKeys(trx, tenantId);
+    this.forgetTenant(tenantId);
+    return destroyed;
+  }
+
+  /** Drops a tenant's unwrapped keys from memory. */
+  forgetTenant(tenantId: string): void {
+    for (const cacheKey of [...this.#keys.keys()]) if (cacheKey.startsWith(`${tenantId}:`)) this.#keys.delete(cacheKey);
+    for (const cacheKey of [...this.#active.keys()]) if (cacheKey.startsWith(`${tenantId}:`)) this.#active.delete(cacheKey);
   }
 
   /** `db`: pass the open transaction when called inside one (SQLite has a single connection). */
@@ -100,12 +122,12 @@ export class Vault {
     const cached = this.#active.get(cacheKey);
     if (cached && cached.until > now) {
       const key = this.#keys.get(`${cacheKey}:${cached.version}`);
-      if (key) return { version: cached.version, key };
+      if (key && key.until > now) return { version: cached.version, key: key.key };
     }
     const row = await findActiveDataKey(db, tenantId, purpose);
     if (!row) throw new Error(`no active ${purpose} key for tenant`);
     const key = this.#unwrap(row.wrapped_key, row.kek_id, tenantId, purpose, row.version);
-    this.#keys.set(`${cacheKey}:${row.version}`, key);
+    this.#keys.set(`${cacheKey}:${row.version}`, { key, until: now + KEY_TTL_MS });
     this.#active.set(cacheKey, { version: row.version, until: now + ACTIVE_VERSION_TTL_MS });
     return { version: row.version, key };
   }
@@ -113,11 +135,15 @@ export class Vault {
   async #key(tenantId: string, purpose: Purpose, version: number, db = this.#db): Promise<KeyObject> {
     const cacheKey = `${tenantId}:${purpose}:${version}`;
     const cached = this.#keys.get(cacheKey);
-    if (cached) return cached;
+    const now = Date.now();
+    if (cached && cached.until > now) return cached.key;
     const row = await findDataKey(db, tenantId, purpose, version);
-    if (!row) throw new VaultIntegrityError();
+    if (!row) {
+      this.#keys.delete(cacheKey);
+      throw new VaultIntegrityError();
+    }
     const key = this.#unwrap(row.wrapped_key, row.kek_id, tenantId, purpose, version);
-    this.#keys.set(cacheKey, key);
+    this.#keys.set(cacheKey, { key, until: now + KEY_TTL_MS });
     return key;
   }
 

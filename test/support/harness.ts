@@ -81,6 +81,8 @@ async function boot(
     TESSERA_DATA_DIR: dataDir,
     TESSERA_WORKER_POLL_MS: '20',
     TESSERA_RETRY_BASE_MS: '20',
+    // Suites make many deliberate bad logins from one address; auth-abuse tests set their own budget.
+    TESSERA_AUTH_FAILURES_MAX: '1000',
     LOG_LEVEL: 'info',
     ...(pgDb ? { DATABASE_URL: pgDb.url } : {}),
     ...env,

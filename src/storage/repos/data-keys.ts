@@ -20,6 +20,12 @@ export async function findActiveDataKey(db: Executor, tenantId: string, purpose:
     .executeTakeFirst();
 }
 
+/** Crypto-shredding: destroys every data and fingerprint key of a tenant. Returns how many. */
+export async function deleteTenantDataKeys(db: Executor, tenantId: string): Promise<number> {
+  const r = await db.deleteFrom('data_keys').where('tenant_id', '=', tenantId).executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
 export async function findDataKey(
   db: Executor,
   tenantId: string,

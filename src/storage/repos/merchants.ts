@@ -19,6 +19,11 @@ export async function findMerchantByPrivateKeyHash(db: Executor, hash: string): 
   return db.selectFrom('merchants').selectAll().where('private_key_hash', '=', hash).executeTakeFirst();
 }
 
+export async function setMerchantStatus(db: Executor, id: string, status: string): Promise<boolean> {
+  const r = await db.updateTable('merchants').set({ status }).where('id', '=', id).executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
 export async function listMerchants(db: Executor): Promise<MerchantRow[]> {
   return db.selectFrom('merchants').selectAll().orderBy('created_at').execute();
 }
