@@ -15,7 +15,7 @@ import { issuerAuthzRoutes } from './routes/issuer-authz.ts';
 import { bankingRoutes } from './routes/banking.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { installAuthThrottle } from './auth-throttle.ts';
-import helmet from '@fastify/helmet';
+import { installSecurityHeaders } from './security-headers.ts';
 import { installOperations, operationsRoutes } from './operations.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
@@ -49,7 +49,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   // Security headers on every answer; /docs gets its own CSP from swagger-ui (`staticCSP`).
-  await app.register(helmet, { global: true });
+  installSecurityHeaders(app);
   await installAuthThrottle(app, { max: deps.config.authFailuresMax, windowMs: deps.config.authFailuresWindowMs });
   // One line per request: method, route pattern (never the raw URL, which may carry a token), status.
   const logRequests = deps.log.isLevelEnabled('info');

@@ -18,6 +18,8 @@ const ISSUER = 'tessera';
 const AUDIENCE = 'tessera:merchant-api';
 /** Verified tokens remembered, so the hot path skips re-verifying. Bounded. */
 const VERIFIED_CACHE_MAX = 10_000;
+/** How long a merchant found active stays trusted without reading it again. 1 s. */
+const ACTIVE_TTL_MS = 1000;
 
 export interface MerchantPrincipal {
   merchantId: string;
@@ -35,9 +37,19 @@ export function createAuthService(deps: AuthServiceDeps) {
   const verified = new Map<string, { merchantId: string; expMs: number }>();
 
   /** A token outlives nothing: a merchant deleted (by any process) is refused on its next request. */
+  // A merchant's status, trusted for a second: a deleted merchant's live JWT is refused within
+  // ACTIVE_TTL_MS everywhere, without a database read on every request of the hot path.
+  const activeUntil = new Map<string, number>();
   async function active(merchantId: string): Promise<MerchantPrincipal> {
+    const now = Date.now();
+    if ((activeUntil.get(merchantId) ?? 0) > now) return { merchantId };
     const merchant = await findMerchant(deps.db.kysely, merchantId);
-    if (merchant?.status !== 'active') throw UNAUTHORIZED();
+    if (merchant?.status !== 'active') {
+      activeUntil.delete(merchantId);
+      throw UNAUTHORIZED();
+    }
+    if (activeUntil.size >= VERIFIED_CACHE_MAX) activeUntil.clear();
+    activeUntil.set(merchantId, now + ACTIVE_TTL_MS);
     return { merchantId };
   }
 
