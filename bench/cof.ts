@@ -11,13 +11,14 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { freePort } from './processes.ts';
 import { CompactEncrypt, compactDecrypt, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { buildDeps } from '../src/deps.ts';
 import { loadConfig } from '../src/config.ts';
@@ -51,14 +52,6 @@ function env(dataDir: string, extra: Record<string, string> = {}): NodeJS.Proces
     ...(args['worker-concurrency'] ? { TESSERA_WORKER_CONCURRENCY: args['worker-concurrency'] } : {}),
     ...extra,
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = createNetServer().listen(0, HOST);
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  s.close();
-  return port;
 }
 
 async function cli(dataDir: string, argv: string[]): Promise<string> {

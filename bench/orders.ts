@@ -11,13 +11,14 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { freePort } from './processes.ts';
 
 const NODE = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url));
 const TESSERA = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
@@ -48,14 +49,6 @@ function env(dataDir: string, extra: Record<string, string> = {}): NodeJS.Proces
     ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}),
     ...extra,
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = createNetServer().listen(0, HOST);
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  s.close();
-  return port;
 }
 
 async function cli(dataDir: string, argv: string[]): Promise<string> {
