@@ -214,6 +214,9 @@ for (const engine of ENGINES) {
       await expect(await cof(t, m, 'POST', '/cof/v1/tokens', { body: b, correlationId: null }), 400, 'invalid_correlation_id');
       await expect(await cof(t, m, 'POST', '/cof/v1/tokens', { body: b, correlationId: 'x'.repeat(37) }), 400, 'invalid_correlation_id');
       await expect(await cof(t, m, 'POST', '/cof/v1/tokens', { body: b, correlationId: 'has space' }), 400, 'invalid_correlation_id');
+      const pasted = await cof(t, m, 'POST', '/cof/v1/tokens', { body: b, correlationId: `order-${CARDS.visa}` });
+      await expect(pasted, 400, 'invalid_correlation_id');
+      assert.ok(!pasted.text.includes(CARDS.visa) && pasted.headers['x-correlation-id'] === undefined, 'a card number in the correlation id is neither echoed nor kept');
       const ok36 = await cof(t, m, 'GET', '/cof/v1/tokens/nope', { correlationId: 'y'.repeat(36) });
       assert.equal(ok36.headers['x-correlation-id'], 'y'.repeat(36));
       await expect(await cof(t, undefined, 'POST', '/cof/v1/tokens', { body: b }), 401, 'unauthorized');

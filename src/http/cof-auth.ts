@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { containsPan } from '../domain/card.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { AuthService } from '../services/auth.ts';
 import './merchant-auth.ts';
@@ -30,6 +31,10 @@ export async function correlationHook(request: FastifyRequest, reply: FastifyRep
   }
   if (typeof value !== 'string' || !CORRELATION_ID.test(value)) {
     throw new TesseraError('invalid_correlation_id', 'x-correlation-id must be 1–36 printable characters.', 'x-correlation-id');
+  }
+  // It is echoed, logged and stored with notifications: a card number pasted into it goes no further.
+  if (containsPan(value)) {
+    throw new TesseraError('invalid_correlation_id', 'x-correlation-id must not contain a card number.', 'x-correlation-id');
   }
   request.correlationId = value;
   reply.header('x-correlation-id', value);
