@@ -1,7 +1,8 @@
-// `npm run bench`: POST /api/tokens (temporary token from a raw card) on the embedded default
-// (SQLite), beside a bare node:http server in the same run. See bench/README.md.
+// `npm run bench:tokens` (first step of `npm run bench`): POST /api/tokens (temporary token from a
+// raw card) on the embedded default (SQLite), beside a bare node:http server in the same run. See
+// bench/README.md.
 //
-// Options (after `npm run bench --`):
+// Options (after `npm run bench:tokens --`):
 //   --duration S      measured seconds per run (default 10)
 //   --warmup S        warm-up seconds before each run (default 2)
 //   --log-levels L,M  Tessera servers to measure, by LOG_LEVEL; `default` leaves it unset (= info).
@@ -29,24 +30,39 @@ const SCENARIOS = [
 ] as const;
 const CARD = JSON.stringify({ number: '4242424242424242', name: 'Bench Card', exp_month: '12', exp_year: '2034', cvc: '123' });
 
-const { values } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    'log-levels': { type: 'string', default: 'default' },
-    retries: { type: 'string', default: '1' },
-    profile: { type: 'boolean', default: false },
-  },
-});
+function options() {
+  try {
+    return parseArgs({
+      options: {
+        duration: { type: 'string', default: '10' },
+        warmup: { type: 'string', default: '2' },
+        'log-levels': { type: 'string', default: 'default' },
+        retries: { type: 'string', default: '1' },
+        profile: { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (err) {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
+}
+const values = options();
 const durationS = Number(values.duration);
 const retries = Number(values.retries);
 const warmupS = Number(values.warmup);
+if (!(durationS > 0) || !(warmupS >= 0) || !Number.isInteger(retries) || retries < 0) {
+  process.stderr.write('bench: --duration must be > 0, --warmup >= 0 and --retries a whole number >= 0\n');
+  process.exit(2);
+}
 const levels = values['log-levels'].split(',').map((l) => l.trim()).filter(Boolean);
+if (levels.length === 0) {
+  process.stderr.write('bench: --log-levels needs at least one level (`default` for LOG_LEVEL unset)\n');
+  process.exit(2);
+}
 const levelName = (l: string) => (l === 'default' ? 'info (default: LOG_LEVEL unset)' : l);
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
 interface Server {
-  label: string;
   logLevel: string;
   target: Target;
   spec: RequestSpec;
@@ -91,11 +107,10 @@ async function startTesseraFor(level: string): Promise<Server> {
   // One request by hand first: a wrong setup should fail loudly, not show up as 100% errors.
   const res = await fetch(spec.url, { method: 'POST', headers: spec.headers, body: spec.body });
   const answer = await res.text();
-  if (res.status !== 201 || !/^\{"token":"ca_[0-9a-f]{17}"\}$/.test(answer)) {
-    throw new Error(`POST /api/tokens answered ${res.status} ${answer.slice(0, 300)}`);
-  }
+  const token = res.status === 201 ? (JSON.parse(answer) as { token?: unknown }).token : undefined;
+  if (typeof token !== 'string' || !token.startsWith('ca_')) throw new Error(`POST /api/tokens answered ${res.status} ${answer.slice(0, 300)}`);
   log(`tessera (${levelName(level)}) pid ${target.pid} at ${target.url}`);
-  return { label: `tessera`, logLevel: level, target, spec, logFile, windows: [] };
+  return { logLevel: level, target, spec, logFile, windows: [] };
 }
 
 /** The commit measured, and whether src/ had uncommitted changes (it is edited while benches run). */
@@ -231,7 +246,7 @@ async function main(): Promise<void> {
     durationS,
     judgedLogLevel: judged === 'default' ? 'info' : judged,
     profiled: values.profile,
-    logBytes: logLines,
+    logFileBytes: logLines,
     results: rows.map((r) => ({
       scenario: r.scenario,
       connections: r.connections,
