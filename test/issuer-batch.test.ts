@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CARDS } from './support/cards.ts';
@@ -8,6 +8,7 @@ import { call, closeAndScan, ENGINES, eventually, startInstance, type Instance }
 import { banking, createIssuer, personal, signingKeyPair, type TestIssuer } from './support/issuer.ts';
 import { batchRecord, signedBatch } from './support/batch.ts';
 import { insertBatch } from '../src/storage/repos/issuer-batches.ts';
+import { STALE_CLAIM_MS } from '../src/services/batch-inbox.ts';
 
 const BAD_LUHN = '4242424242424241';
 
@@ -170,6 +171,34 @@ for (const engine of ENGINES) {
       assert.equal(refused.header.errorCode, 'invalid_signature');
       assert.deepEqual(refused.recordsResults, []);
       assert.ok(existsSync(join(inbox, `${issuer.issuerId}-D1-7-1700000000.json.done`)));
+    });
+
+    it('takes back a file a process claimed and then died on: re-done if its intake was lost, never answered twice', async () => {
+      const old = new Date(Date.now() - STALE_CLAIM_MS - 60_000);
+      // A claim whose intake never happened: it is processed after all.
+      const lost = await signedBatch(issuer, { batchId: 'D3', seqNumber: 1, issuerId: issuer.issuerId }, [await batchRecord(t, 'd3', 'drop-c3', [{ cardId: 'drop-card-3', pan: CARDS.mastercard }])]);
+      const lostName = `${issuer.issuerId}-D3-1-1700000002.json`;
+      writeFileSync(join(inbox, `${lostName}.processing`), JSON.stringify(lost));
+      utimesSync(join(inbox, `${lostName}.processing`), old, old);
+      // A claim whose intake was stored before the crash: taken back, found, not refused.
+      const stored = await signedBatch(issuer, { batchId: 'D4', seqNumber: 1, issuerId: issuer.issuerId }, [await batchRecord(t, 'd4', 'drop-c4', [{ cardId: 'drop-card-4', pan: CARDS.visa }])]);
+      assert.equal((await send(stored)).status, 202);
+      const storedName = `${issuer.issuerId}-D4-1-1700000003.json`;
+      writeFileSync(join(inbox, `${storedName}.processing`), JSON.stringify(stored));
+      utimesSync(join(inbox, `${storedName}.processing`), old, old);
+      // A fresh claim (another process is working on it) is left alone.
+      const busyName = `${issuer.issuerId}-D5-1-1700000004.json`;
+      writeFileSync(join(inbox, `${busyName}.processing`), '{}');
+
+      await eventually(async () => {
+        await drain();
+        return existsSync(join(inbox, `${lostName.slice(0, -5)}_OUT.json`)) && existsSync(join(inbox, `${storedName}.done`)) ? true : undefined;
+      }, 10_000, 'the stale claims to be taken back');
+      const out = JSON.parse(readFileSync(join(inbox, `${lostName.slice(0, -5)}_OUT.json`), 'utf8'));
+      assert.equal(out.header.errorCode, null);
+      assert.equal(out.recordsResults[0].consumerCardRegistrationResult.cards[0].status, 'OK');
+      assert.ok(!existsSync(join(inbox, `${storedName.slice(0, -5)}_OUT.json`)), 'no batch_duplicate refusal for a file already taken in');
+      assert.ok(existsSync(join(inbox, `${busyName}.processing`)), 'a live claim is not taken');
     });
   });
 }
