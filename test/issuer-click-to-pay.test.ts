@@ -80,6 +80,15 @@ for (const engine of ENGINES) {
       assert.equal((await banking(t, issuer, 'GET', `/cards/${cardId}/tokens`)).body.tokens.length, 1);
     });
 
+    it('concurrent enrolment requests for one card share one operation and one token', async () => {
+      const { cardId } = await registerCard(t, issuer, CARDS.visa);
+      const answers = await Promise.all(Array.from({ length: 6 }, () => banking(t, issuer, 'POST', ENROL(cardId))));
+      assert.equal(new Set(answers.map((a) => a.body.operationId)).size, 1);
+      await settled(cardId, answers[0]!.body.operationId);
+      assert.equal((await banking(t, issuer, 'GET', `/cards/${cardId}/operations`)).body.operations.length, 1);
+      assert.equal((await banking(t, issuer, 'GET', `/cards/${cardId}/tokens`)).body.tokens.length, 1);
+    });
+
     it('a second card of an enrolled consumer is only added (the profile keeps its first creation time)', async () => {
       const { cardId, consumerId } = await registerCard(t, issuer, CARDS.amex);
       await settled(cardId, (await banking(t, issuer, 'POST', ENROL(cardId))).body.operationId);

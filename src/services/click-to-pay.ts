@@ -12,7 +12,7 @@ import {
   findConsumer,
   findOperation,
   findOperationById,
-  insertOperation,
+  insertLiveOperation,
   listOperations,
   setCardC2pStatus,
   type IssuerCardRow,
@@ -106,10 +106,16 @@ export function createClickToPayService(deps: ClickToPayServiceDeps) {
         start_time: now,
         end_time: null,
       };
-      await k.transaction().execute(async (trx) => {
-        await insertOperation(trx, row);
+      const inserted = await k.transaction().execute(async (trx) => {
+        if (!(await insertLiveOperation(trx, row))) return false;
         await enqueueJob(trx, { task: TASK_C2P_ENROL, payload: { operationId: row.id }, maxAttempts: ENROL_ATTEMPTS }, now);
+        return true;
       });
+      if (!inserted) {
+        // A concurrent request created it first: answer with that one.
+        const winner = (await listOperations(k, issuerId, cardId, C2P)).find((o) => o.status !== 'FAILED');
+        if (winner) return { created: false, view: operationView(winner) };
+      }
       deps.nudge();
       return { created: true, view: operationView(row) };
     },

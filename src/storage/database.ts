@@ -10,6 +10,7 @@ import * as m0003 from './migrations/0003-orders-webhooks.ts';
 import * as m0004 from './migrations/0004-issuers.ts';
 import * as m0005 from './migrations/0005-batches.ts';
 import * as m0006 from './migrations/0006-audit.ts';
+import * as m0007 from './migrations/0007-one-live-enrolment.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004-issuers': m0004,
   '0005-batches': m0005,
   '0006-audit': m0006,
+  '0007-one-live-enrolment': m0007,
 };
 
 class StaticMigrations implements MigrationProvider {

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Updateable } from 'kysely';
 import type { IssuerCardsTable, IssuerConsumersTable, IssuerOperationsTable, IssuerTokensTable } from '../schema.ts';
 import type { Executor } from './executor.ts';
@@ -105,6 +106,17 @@ export async function updateIssuerToken(db: Executor, id: string, patch: Updatea
 
 export async function insertOperation(db: Executor, row: IssuerOperationRow): Promise<void> {
   await db.insertInto('issuer_operations').values(row).execute();
+}
+
+/** Inserts a live operation unless the card already has one of that kind; returns whether it did. */
+export async function insertLiveOperation(db: Executor, row: IssuerOperationRow): Promise<boolean> {
+  const result = await db
+    .insertInto('issuer_operations')
+    .values(row)
+    // The predicate must be literal for SQLite to match it with the partial unique index.
+    .onConflict((oc) => oc.columns(['issuer_id', 'card_id', 'operation']).where('status', '<>', sql.lit('FAILED')).doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
 }
 
 export async function findOperation(db: Executor, issuerId: string, cardId: string, id: string): Promise<IssuerOperationRow | undefined> {
