@@ -90,7 +90,15 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] ?? Number.NaN;
 }
 
-export async function measure(spec: RequestSpec, serverPid: number, connections: number, warmupS: number, durationS: number): Promise<Measurement> {
+/** `alive`: false once the server has gone; the run then stops at once and the measure throws. */
+export async function measure(
+  spec: RequestSpec,
+  serverPid: number,
+  connections: number,
+  warmupS: number,
+  durationS: number,
+  alive: () => boolean = () => true,
+): Promise<Measurement> {
   const instance = autocannon({
     ...spec,
     connections,
@@ -106,7 +114,7 @@ export async function measure(spec: RequestSpec, serverPid: number, connections:
   let latencies = new Float64Array(1 << 16);
   let n = 0;
   // An object, not a `let`: TypeScript does not see the callbacks below change a local's type.
-  const state: { phase: 'warmup' | 'window' | 'done' } = { phase: 'warmup' };
+  const state: { phase: 'warmup' | 'window' | 'done' | 'server gone' } = { phase: 'warmup' };
   const answered = new Set<unknown>();
   const statusCodes: Record<string, number> = {};
   let non2xx = 0;
@@ -136,6 +144,12 @@ export async function measure(spec: RequestSpec, serverPid: number, connections:
   let loadgenCpu = Number.NaN;
   let otherCpu = Number.NaN;
   const ticker = setInterval(() => {
+    if (!alive()) {
+      state.phase = 'server gone';
+      clearInterval(ticker);
+      instance.stop();
+      return;
+    }
     const elapsedS = (nowUs() - start) / 1e6;
     if (Number.isNaN(admittedS) && answered.size >= connections) admittedS = elapsedS;
     if (state.phase === 'warmup' && elapsedS >= warmupS && (answered.size >= connections || elapsedS >= warmupS + ADMISSION_GRACE_S)) {

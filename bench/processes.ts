@@ -23,6 +23,8 @@ export interface Target {
   pid: number;
   /** The tail of the child's stderr, for error messages. */
   stderr(): string;
+  /** How the child ended (`exit code 1`, `signal SIGKILL`) if it has; undefined while it runs. */
+  ended(): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -43,13 +45,19 @@ function track(name: string, child: ChildProcess, url: string): Target {
     tail = (tail + chunk).slice(-8192);
   });
   const exited = once(child, 'exit');
+  let stopping = false;
   return {
     name,
     url,
     pid: child.pid ?? -1,
     stderr: () => tail,
+    ended: () => {
+      if (stopping || (child.exitCode === null && child.signalCode === null)) return undefined;
+      return child.signalCode ? `signal ${child.signalCode}` : `exit code ${child.exitCode}`;
+    },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
+      stopping = true;
       child.kill('SIGTERM');
       // A graceful exit matters: `--cpu-prof` writes its profile only then.
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);

@@ -88,7 +88,7 @@ async function cleanup(): Promise<void> {
   await Promise.allSettled([bare?.stop(), ...servers.map((s) => s.target.stop())]);
   rmSync(work, { recursive: true, force: true });
 }
-process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.once(signal, () => void cleanup().then(() => process.exit(code)));
 
 async function startTesseraFor(level: string): Promise<Server> {
   const dataDir = join(work, `data-${level}`);
@@ -149,11 +149,23 @@ function table(rows: Row[]): string {
 }
 
 /** A run, repeated (up to `--retries` times) while another process competed for the CPUs. */
-async function measureQuietly(spec: RequestSpec, pid: number, connections: number): Promise<Measurement> {
-  let best = await measure(spec, pid, connections, warmupS, durationS);
+async function measureQuietly(spec: RequestSpec, target: Target, connections: number): Promise<Measurement> {
+  // A server that dies mid-run (a crash, or someone's `pkill`) must fail the bench, not show up as
+  // a run of errors.
+  const once = async (): Promise<Measurement> => {
+    const outcome = await measure(spec, target.pid, connections, warmupS, durationS, () => target.ended() === undefined).then(
+      (m) => ({ m }),
+      (err: unknown) => ({ err }),
+    );
+    const ended = target.ended();
+    if (ended) throw new Error(`${target.name} (pid ${target.pid}) ended during the run (${ended}); its stderr:\n${target.stderr()}`);
+    if ('err' in outcome) throw outcome.err;
+    return outcome.m;
+  };
+  let best = await once();
   for (let i = 0; i < retries && best.otherCpu > OTHER_CPU_WARN; i++) {
     log(`  other processes used ${fmt(best.otherCpu)}% of a core during the run: measuring again`);
-    const again = await measure(spec, pid, connections, warmupS, durationS);
+    const again = await once();
     if (again.otherCpu < best.otherCpu) best = again;
   }
   return best;
@@ -172,11 +184,11 @@ async function main(): Promise<void> {
   // Bare then Tessera per scenario, so both see the machine in the same state.
   for (const { name, connections } of SCENARIOS) {
     log(`${name} @${connections} connections: bare node:http`);
-    const base = await measureQuietly(bareSpec, bare.pid, connections);
+    const base = await measureQuietly(bareSpec, bare, connections);
     rows.push({ scenario: name, connections, server: 'bare node:http', logLevel: null, m: base, ratio: null });
     for (const s of servers) {
       log(`${name} @${connections} connections: tessera (${levelName(s.logLevel)})`);
-      const m = await measureQuietly(s.spec, s.target.pid, connections);
+      const m = await measureQuietly(s.spec, s.target, connections);
       s.windows.push(m.windowUs);
       rows.push({ scenario: name, connections, server: 'tessera', logLevel: s.logLevel, m, ratio: m.rps / base.rps });
     }
@@ -276,7 +288,7 @@ try {
   await main();
 } catch (err) {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  for (const s of servers) if (s.target.stderr()) process.stderr.write(`--- tessera stderr ---\n${s.target.stderr()}\n`);
+  for (const s of servers) if (s.target.stderr()) process.stderr.write(`--- tessera (${s.logLevel}) stderr ---\n${s.target.stderr()}\n`);
   process.exitCode = 1;
 } finally {
   await cleanup();
