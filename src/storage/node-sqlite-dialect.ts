@@ -1,4 +1,5 @@
 import { DatabaseSync, type StatementSync, type SQLInputValue } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import { SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 
 /**
@@ -9,9 +10,11 @@ import { SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely
 class CachedDatabase implements SqliteDatabase {
   readonly #db: DatabaseSync;
   readonly #cache = new Map<string, AdaptedStatement>();
+  readonly #checkpointer: Worker | undefined;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, checkpointer?: Worker) {
     this.#db = db;
+    this.#checkpointer = checkpointer;
   }
 
   prepare(sql: string): SqliteStatement {
@@ -25,6 +28,7 @@ class CachedDatabase implements SqliteDatabase {
   }
 
   close(): void {
+    this.#checkpointer?.postMessage('stop');
     this.#cache.clear();
     if (this.#db.isOpen) this.#db.close();
   }
@@ -60,16 +64,29 @@ class AdaptedStatement implements SqliteStatement {
   }
 }
 
-/** Opens (creating if needed) a SQLite file in WAL mode, ready for several processes to share. */
+/** How often the background thread checkpoints the WAL. 1 s. */
+const CHECKPOINT_INTERVAL_MS = 1000;
+
+/**
+ * Opens (creating if needed) a SQLite file in WAL mode, ready for several processes to share.
+ * Checkpoints run on a worker thread with its own connection (automatic checkpoints are off on this
+ * one): a checkpoint's syncs would otherwise stall the event loop inside whichever commit hit it.
+ */
 export function nodeSqliteDialect(path: string): SqliteDialect {
   return new SqliteDialect({
     database: async () => {
       const db = new DatabaseSync(path);
+      // The timeout first: switching to WAL waits on a lock another process (or checkpointer) may hold.
+      db.exec('PRAGMA busy_timeout = 5000');
       db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = NORMAL');
-      db.exec('PRAGMA busy_timeout = 5000');
       db.exec('PRAGMA foreign_keys = ON');
-      return new CachedDatabase(db);
+      db.exec('PRAGMA wal_autocheckpoint = 0');
+      const checkpointer = new Worker(new URL('./sqlite-checkpointer.ts', import.meta.url), {
+        workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS },
+      });
+      checkpointer.unref();
+      return new CachedDatabase(db, checkpointer);
     },
   });
 }
