@@ -171,7 +171,7 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
       issuer: JSON.stringify(t.issuer),
       created_at: now,
       updated_at: now,
-      card_fingerprint: (await deps.vault.fingerprints(merchantId, p.card)).pan,
+      card_fingerprint: await deps.vault.panFingerprint(merchantId, p.card.pan),
     };
     if (await insertNetworkToken(k, row)) {
       deps.metrics?.tokenCreated('network');

@@ -152,7 +152,7 @@ export function createTokenService(deps: TokenServiceDeps) {
 
   async function baseRow(merchantId: string, type: TokenType, hash: string, r: ResolvedCard, req: TokenRequest, now: number) {
     const plan = validateInstallments(req.installments, req.fixed_installments);
-    const prints = await deps.vault.fingerprints(merchantId, r.card);
+    const fingerprint = await deps.vault.panFingerprint(merchantId, r.card.pan);
     const row: TokenRow = {
       token_hash: hash,
       merchant_id: merchantId,
@@ -164,7 +164,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       last4: r.card.pan.slice(-4),
       exp_month: r.card.expMonth,
       exp_year: r.card.expYear,
-      fingerprint: prints.pan,
+      fingerprint,
       installments: plan.installments,
       fixed_installments: plan.fixedInstallments === null ? null : plan.fixedInstallments ? 1 : 0,
       source: req.source ?? null,

@@ -100,6 +100,12 @@ export class Vault {
     return { pan: pan ?? '', expMonth: expMonth ?? '', expYear: expYear ?? '', name: name ?? '' };
   }
 
+  /** The HMAC of the PAN alone: all that token rows and network-token lookups need. */
+  async panFingerprint(tenantId: string, pan: string, db?: Executor): Promise<string> {
+    const { key } = await this.#activeKey(tenantId, 'fingerprint', db);
+    return createHmac('sha256', key).update(pan).digest('hex');
+  }
+
   async fingerprints(
     tenantId: string,
     card: Pick<Card, 'pan' | 'expMonth' | 'expYear'>,
@@ -107,7 +113,7 @@ export class Vault {
   ): Promise<CardFingerprints> {
     const { key } = await this.#activeKey(tenantId, 'fingerprint', db);
     return {
-      pan: createHmac('sha256', key).update(card.pan).digest('hex'),
+      pan: await this.panFingerprint(tenantId, card.pan, db),
       panExp: createHmac('sha256', key).update(`${card.pan}|${card.expMonth}|${card.expYear}`).digest('hex'),
     };
   }
