@@ -58,6 +58,8 @@ export interface Config {
   authFailuresMax: number;
   /** `TESSERA_AUTH_FAILURES_WINDOW_S`: the window of `authFailuresMax`. Default 900 (15 minutes). */
   authFailuresWindowMs: number;
+  /** `TESSERA_DASHBOARD_SESSION_TTL_S`: how long an operator's dashboard session lasts. Default 28800 (8 hours). */
+  dashboardSessionTtlMs: number;
 }
 
 export class ConfigError extends Error {
@@ -113,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batchInboxPollMs: int(env, 'TESSERA_BATCH_INBOX_POLL_MS', 2000, 10),
     authFailuresMax: int(env, 'TESSERA_AUTH_FAILURES_MAX', 10, 1),
     authFailuresWindowMs: int(env, 'TESSERA_AUTH_FAILURES_WINDOW_S', 900, 1) * 1000,
+    dashboardSessionTtlMs: int(env, 'TESSERA_DASHBOARD_SESSION_TTL_S', 28_800, 1) * 1000,
   };
 }
 

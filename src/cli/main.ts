@@ -6,6 +6,7 @@ import { serve } from './serve.ts';
 import { runWorker } from './worker.ts';
 import { cofImport, IMPORT_HELP } from './cof-import.ts';
 import { issuersCommand } from './issuers.ts';
+import { adminCommand } from './admin.ts';
 
 /** Exit codes: 0 done; 1 failed; 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -30,6 +31,8 @@ Commands:
   issuers create --name NAME     Create an issuer (/banking/v1) from its EC P-256 public key(s);
       --jwk-file FILE [--notify-url URL]   prints its issuerId and webhook secret once.
   issuers keys add|retire        Rotate an issuer's keys (tessera issuers --help).
+  admin create --email EMAIL     Create an operator of the dashboard (/dashboard); prints a generated
+      [--password-stdin]         password once, or reads one from standard input.
   audit verify                   Re-compute the audit log's hash chain; exit 1 and say where it breaks.
 
 Options:
@@ -179,6 +182,7 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     if (command === 'issuers') return await issuersCommand(sub, rest);
+    if (command === 'admin') return await adminCommand(sub, rest);
     if (command === 'audit' && sub === 'verify') {
       const { values } = parse(rest, {});
       if (values.help) return help('tessera audit verify [--json]\n\nRe-computes the audit chain; exit 0 if intact, 1 at the first changed, removed or reordered record.\n');
