@@ -34,7 +34,7 @@ function secure(request: FastifyRequest, publicUrl: string): boolean {
 }
 
 export function setSessionCookie(reply: FastifyReply, request: FastifyRequest, publicUrl: string, id: string, expiresAt: number): void {
-  const maxAge = Math.max(0, Math.floor((expiresAt - Date.now()) / 1000));
+  const maxAge = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
   reply.header('set-cookie', `${COOKIE}=${id}; Path=/dashboard; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure(request, publicUrl) ? '; Secure' : ''}`);
 }
 
@@ -47,16 +47,19 @@ export function clearSessionCookie(reply: FastifyReply, request: FastifyRequest,
  * one, its `Referer`) is the origin it was served on or `TESSERA_PUBLIC_URL`'s.
  */
 export function sameOrigin(request: FastifyRequest, publicUrl: string): boolean {
-  const allowed = new Set([`${request.protocol}://${request.host}`, new URL(publicUrl).origin]);
+  const originOf = (url: string) => {
+    try {
+      return new URL(url).origin;
+    } catch {
+      return undefined;
+    }
+  };
+  const allowed = new Set([originOf(`${request.protocol}://${request.host}`), originOf(publicUrl)]);
+  allowed.delete(undefined);
   const origin = request.headers.origin;
-  if (typeof origin === 'string' && origin !== 'null') return allowed.has(origin);
+  if (typeof origin === 'string' && origin !== 'null') return allowed.has(originOf(origin));
   const referer = request.headers.referer;
-  if (typeof referer !== 'string') return false;
-  try {
-    return allowed.has(new URL(referer).origin);
-  } catch {
-    return false;
-  }
+  return typeof referer === 'string' && allowed.has(originOf(referer));
 }
 
 /** Refuses a state-changing request without this session's synchronizer token or from another origin: 403 `csrf_failed`. */

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Executor } from './executor.ts';
 
 /**
@@ -9,9 +10,10 @@ export interface Cursor {
   id: string;
 }
 
-/** `created_at` before the cursor, or equal with a smaller id. */
-function before<C extends string, I extends string>(at: C, id: I, c: Cursor | undefined) {
-  return (eb: any) => (c ? eb.or([eb(at, '<', c.at), eb.and([eb(at, '=', c.at), eb(id, '<', c.id)])]) : eb.val(1).eq(1));
+/** `at` before the cursor, or equal with a smaller id (no cursor: every row), in plain SQL on the two column refs. */
+function before(at: string, id: string, c: Cursor | undefined) {
+  if (!c) return sql<boolean>`1 = 1`;
+  return sql<boolean>`(${sql.ref(at)} < ${c.at} OR (${sql.ref(at)} = ${c.at} AND ${sql.ref(id)} < ${c.id}))`;
 }
 
 export async function countRows(db: Executor): Promise<Record<string, number>> {
