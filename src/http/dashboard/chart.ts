@@ -49,7 +49,13 @@ export function requestsChart(c: ChartInput): Html {
     if (s.throttled > 0) bars.push(html`<rect class="throttled" x="${x}" y="${yt.toFixed(1)}" width="${w}" height="${(ya - yt).toFixed(1)}"></rect>`);
   }
   const ticks = [0, max / 2, max].map((v) => html`<line class="grid" x1="${PAD.left}" x2="${W - PAD.right}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}"></line><text class="axis" x="${PAD.left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${v}</text>`);
-  const times = [0, Math.floor(c.window / 2), c.window - 1].map((i) => html`<text class="axis" x="${(PAD.left + i * bw + bw / 2).toFixed(1)}" y="${H - 8}" text-anchor="middle">${new Date((start + i) * 1000).toISOString().slice(11, 19)}</text>`);
+  const times = (
+    [
+      [0, 'start'],
+      [Math.floor(c.window / 2), 'middle'],
+      [c.window - 1, 'end'],
+    ] as const
+  ).map(([i, anchor]) => html`<text class="axis" x="${(anchor === 'start' ? PAD.left : anchor === 'end' ? W - PAD.right : PAD.left + i * bw + bw / 2).toFixed(1)}" y="${H - 8}" text-anchor="${anchor}">${new Date((start + i) * 1000).toISOString().slice(11, 19)}</text>`);
   const cap = c.cap > 0 ? html`<line class="cap" x1="${PAD.left}" x2="${W - PAD.right}" y1="${y(c.cap).toFixed(1)}" y2="${y(c.cap).toFixed(1)}"></line><text class="axis cap-label" x="${W - PAD.right}" y="${(y(c.cap) - 4).toFixed(1)}" text-anchor="end">cap ${c.cap}/s</text>` : '';
   const total = c.seconds.reduce((a, s) => ({ accepted: a.accepted + s.accepted, throttled: a.throttled + s.throttled }), { accepted: 0, throttled: 0 });
   return html`<figure class="chart">

@@ -34,7 +34,7 @@ export function deliveriesPage(
   <td><ol class="attempts">${d.attempt_log.map((a) => html`<li class="${a.outcome}"><span class="code">${a.status_code ?? a.error ?? '—'}</span> <span class="muted">${a.outcome} · ${a.duration_ms} ms · ${dateTime(a.started_at)}</span></li>`)}</ol>
     ${d.attempt_log.length === 0 ? html`<span class="muted">not tried yet</span>` : ''}</td>
   <td>${dateTime(d.created_at)}</td>
-  <td class="actions">${d.status === 'pending' ? '' : html`<form method="post" action="/dashboard/deliveries/retry">${csrfField(s)}<input type="hidden" name="delivery" value="${d.id}"><button class="primary small" type="submit">Retry</button></form>`}</td>
+  <td class="actions">${d.status === 'pending' ? '' : html`<form method="post" action="/dashboard/deliveries/retry">${csrfField(s)}<input type="hidden" name="delivery" value="${d.id}"><button class="${d.status === 'dead' ? 'primary' : 'secondary'} small" type="submit">${d.status === 'dead' ? 'Retry' : 'Resend'}</button></form>`}</td>
 </tr>`)}</tbody></table>`}
 ${pager('/dashboard/deliveries', { tenant: f.tenant, status: f.status }, p.next, !f.before)}</section>`;
 }

@@ -4,11 +4,18 @@ import { requestsChart } from './chart.ts';
 import type { DashboardService } from '../../services/dashboard.ts';
 
 /** Seconds of traffic the sandbox page charts. */
-export const SANDBOX_WINDOW_S = 120;
+export const SANDBOX_WINDOW_S = 60;
+
+/** Issuers charted at most (the busiest). */
+const CHARTS = 4;
 
 export function sandboxPage(d: Awaited<ReturnType<DashboardService['sandbox']>>, cap: number) {
   const bins = Object.entries(d.totals);
-  const charted = [...d.series.keys()].slice(0, 8);
+  // The busiest issuers of the window, those that were throttled first.
+  const sum = (bin: string, k: 'accepted' | 'throttled') => (d.series.get(bin) ?? []).reduce((a, x) => a + x[k], 0);
+  const charted = [...d.series.keys()]
+    .sort((a, b) => sum(b, 'throttled') - sum(a, 'throttled') || sum(b, 'accepted') - sum(a, 'accepted') || a.localeCompare(b))
+    .slice(0, CHARTS);
   return html`<h1>Sandbox issuers</h1>
 <p class="muted">Traffic to each simulated issuer (BIN) through the sandbox TSP. ${cap > 0 ? html`Each issuer accepts <strong>${cap}</strong> requests per second (<code>TESSERA_SANDBOX_ISSUER_TPS</code>); more are answered 429.` : html`No rate cap is set (<code>TESSERA_SANDBOX_ISSUER_TPS=0</code>).`}</p>
 <section class="card"><h2>Totals</h2>
