@@ -61,6 +61,24 @@ async function main(): Promise<void> {
     await createOrder(t, declined, orderBody({ token: await temporaryToken(t, declined, { number: CARDS.declined }) }));
     await createOrder(t, declined, orderBody({ token: await temporaryToken(t, declined, { number: CARDS.insufficientFunds }) }));
 
+    const context = await browser.browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
+    const page = await context.newPage();
+    await page.goto(`${origin}/dashboard/login`);
+    await page.screenshot({ path: join(OUT, 'dashboard-login.png') });
+    await page.getByLabel('Email').fill(op.email);
+    await page.getByLabel('Password').fill(op.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    const shoot = async (name: string, path: string, fullPage = true) => {
+      await page.goto(origin + path);
+      await page.screenshot({ path: join(OUT, `dashboard-${name}.png`), fullPage });
+      process.stdout.write(`docs/screenshots/dashboard-${name}.png\n`);
+    };
+    // Before the PSP's per-token notifications fill the list: merchant webhooks, some failing.
+    await eventually(async () => ((await t.deps.services.dashboard.deliveries({ status: 'pending' })).rows.length === 0 ? true : undefined), 30_000, 'webhook retries to settle');
+    await shoot('deliveries', '/dashboard/deliveries', false);
+    await shoot('orders', '/dashboard/orders', false);
+
     // A PSP on /cof/v1: network tokens (one suspended), a finished nightly batch and one running.
     const psp = await createCofMerchant(t, { name: 'Pagos Unidos (PSP)', notificationUrl: good.url });
     for (const [i, pan] of [CARDS.visa, CARDS.mastercard, CARDS.amex, CARDS.discover].entries()) {
@@ -94,26 +112,11 @@ async function main(): Promise<void> {
     }
     await sleep(8000);
 
-    const context = await browser.browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
-    const page = await context.newPage();
-    await page.goto(`${origin}/dashboard/login`);
-    await page.screenshot({ path: join(OUT, 'dashboard-login.png') });
-    await page.getByLabel('Email').fill(op.email);
-    await page.getByLabel('Password').fill(op.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Overview' }).waitFor();
-    const shoot = async (name: string, path: string, fullPage = true) => {
-      await page.goto(origin + path);
-      await page.screenshot({ path: join(OUT, `dashboard-${name}.png`), fullPage });
-      process.stdout.write(`docs/screenshots/dashboard-${name}.png\n`);
-    };
     // While the batches run.
     await shoot('batches', '/dashboard/batches');
     await shoot('overview', '/dashboard');
     await shoot('tokens', '/dashboard/tokens', false);
     await shoot('network-tokens', '/dashboard/tokens?kind=network', false);
-    await shoot('orders', '/dashboard/orders', false);
-    await shoot('deliveries', '/dashboard/deliveries', false);
     await shoot('click-to-pay', '/dashboard/click-to-pay');
 
     // Interactive bursts over the sandbox issuers' cap (20/s), one second at a time: the chart.
