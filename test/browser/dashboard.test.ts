@@ -6,6 +6,8 @@ import { startReceiver } from '../support/cof.ts';
 import { createOrder, orderBody, temporaryToken } from '../support/orders.ts';
 import { createOperator, type Operator } from '../support/dashboard.ts';
 import { launchBrowser, listen, type TestBrowser } from '../support/browser.ts';
+import { createCofMerchant } from '../support/cof.ts';
+import { BINS, cardOf, sendChunk } from '../support/batches.ts';
 
 for (const engine of ENGINES) {
   describe(`operator dashboard in Chromium on ${engine}`, () => {
@@ -19,7 +21,8 @@ for (const engine of ENGINES) {
 
     before(async () => {
       // One attempt per delivery: the receiver's first 500 leaves the delivery dead until an operator retries it.
-      t = await startInstance(engine, { TESSERA_RETRY_MAX_ATTEMPTS: '1' });
+      // Batches paced at 4 records/s per issuer, so one runs long enough to watch.
+      t = await startInstance(engine, { TESSERA_RETRY_MAX_ATTEMPTS: '1', TESSERA_BATCH_ISSUER_TPS: '4', TESSERA_BATCH_SHARE_PCT: '100' });
       origin = await listen(t);
       browser = await launchBrowser();
       op = await createOperator(t, 'operator@example.com');
@@ -108,6 +111,35 @@ for (const engine of ENGINES) {
       await page.waitForURL(`${origin}/dashboard/login`);
       await page.goto(`${origin}/dashboard/deliveries`);
       assert.equal(new URL(page.url()).pathname, '/dashboard/login');
+      await context.close();
+    });
+
+    it("a running batch's progress moves on the page without a reload (the self-hosted script under the CSP)", async () => {
+      const psp = await createCofMerchant(t, { name: 'Bulk PSP' });
+      const records = Array.from({ length: 24 }, (_, i) => ({ rowId: `r${i}`, fpan: cardOf(BINS[0]!, i), exp: '1230', accountId: `a${i}` }));
+      const chunk = await sendChunk(t, psp, 'live-1', records, true);
+      assert.ok(chunk.status < 300, chunk.text);
+
+      const context = await browser.browser.newContext();
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      await page.goto(`${origin}/dashboard/login`);
+      await page.getByLabel('Email').fill(op.email);
+      await page.getByLabel('Password').fill(op.password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Overview' }).waitFor();
+      await page.goto(`${origin}/dashboard/batches`);
+      let navigations = 0;
+      page.on('framenavigated', () => navigations++);
+      const bar = page.locator('[data-progress^="cof:"] progress');
+      const first = Number(await bar.getAttribute('value'));
+      assert.ok(first < 24, `still running when the page loads (${first}/24)`);
+      await page.locator('[data-progress^="cof:"][data-status="COMPLETED"]').waitFor({ timeout: 15_000 });
+      assert.equal(await bar.evaluate((el) => (el as unknown as { value: number }).value), 24);
+      assert.equal(await page.locator('[data-status-of^="cof:"] .badge').textContent(), 'COMPLETED');
+      assert.equal(navigations, 0, 'updated in place, not reloaded');
+      assert.deepEqual(errors, []);
       await context.close();
     });
   });
