@@ -111,7 +111,11 @@ export const dashboardRoutes = (deps: Deps): FastifyPluginAsync =>
 
     app.setErrorHandler((err, request, reply) => {
       const e = toTesseraError(err);
-      if (e.status >= 500) request.log.error({ err: { name: (err as Error)?.name, code: (err as { code?: unknown })?.code } }, 'dashboard request failed');
+      // Name, code and stack frames only: a message could quote a form field.
+      if (e.status >= 500) {
+        const stack = err instanceof Error ? (err.stack ?? '').split('\n').slice(1, 8).join('\n') : undefined;
+        request.log.error({ err: { name: (err as Error)?.name, code: (err as { code?: unknown })?.code, stack } }, 'dashboard request failed');
+      }
       if (e.status === 429) reply.header('retry-after', String(e.retryAfterS ?? 1));
       reply.code(e.status);
       if (request.url.split('?')[0]?.endsWith('.json')) return reply.type('application/json; charset=utf-8').send({ code: e.code, message: e.message, param: e.param ?? null, request_id: request.id });
