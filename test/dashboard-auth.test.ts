@@ -120,6 +120,17 @@ for (const engine of ENGINES) {
       assert.deepEqual([res.statusCode, res.headers.location], [303, '/dashboard/login']);
     });
 
+    it("ends every session of an operator who is disabled, and keeps other operators' sessions apart", async () => {
+      const leaver = await createOperator(t, 'leaver@example.com');
+      const theirs = await signIn(t, leaver);
+      const mine = await signIn(t, op);
+      assert.match((await page(t, theirs, '/dashboard')).body, /leaver@example\.com/, 'each session is its own operator');
+      await t.deps.db.kysely.updateTable('operators').set({ status: 'disabled' }).where('email', '=', leaver.email).execute();
+      assert.equal((await page(t, theirs, '/dashboard')).statusCode, 303);
+      assert.equal((await postLogin(t, leaver.email, leaver.password)).statusCode, 401, 'a disabled operator cannot sign in');
+      assert.equal((await page(t, mine, '/dashboard')).statusCode, 200);
+    });
+
     it('answers 429 after too many failed sign-ins for one email, before checking the password', async () => {
       const victim = await createOperator(t, 'victim@example.com');
       for (let i = 0; i < 3; i++) assert.equal((await postLogin(t, victim.email, `wrong-${i}-password`)).statusCode, 401);
