@@ -40,6 +40,15 @@ for (const engine of ENGINES) {
       assert.equal(ok.status, 303);
       assert.match(ok.headers.get('set-cookie') ?? '', /^tessera_operator=/);
       assert.equal((await login('not-' + created.password)).status, 401);
+
+      const disabled = p.run(['admin', 'disable', '--email', 'ops@example.com', '--json']);
+      assert.equal(disabled.status, 0, disabled.stderr);
+      assert.deepEqual(JSON.parse(disabled.stdout), { email: 'ops@example.com', disabled: true });
+      const session = (ok.headers.get('set-cookie') ?? '').split(';')[0]!;
+      const after = await fetch(`${p.base}/dashboard`, { redirect: 'manual', headers: { cookie: session } });
+      assert.deepEqual([after.status, after.headers.get('location')], [303, '/dashboard/login'], 'the session ended with it');
+      assert.equal((await login(created.password)).status, 401);
+      assert.equal(p.run(['admin', 'disable', '--email', 'nobody@example.com']).status, 1);
     });
 
     it('reads a chosen password from standard input and refuses short ones, bad emails and duplicates', async () => {

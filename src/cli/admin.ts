@@ -9,6 +9,8 @@ export const ADMIN_HELP = `tessera admin create --email EMAIL [--password-stdin]
   Creates an operator of the dashboard (/dashboard). With --password-stdin the password is read from
   standard input (at least ${MIN_PASSWORD_LENGTH} characters; one trailing newline is dropped); without it a strong
   password is generated and printed once. Passwords are stored only as scrypt hashes.
+tessera admin disable --email EMAIL [--json]
+  Stops the operator signing in and ends their sessions at once.
 `;
 
 class Usage extends Error {}
@@ -36,8 +38,15 @@ export async function adminCommand(sub: string | undefined, argv: string[]): Pro
       process.stdout.write(ADMIN_HELP);
       return 0;
     }
-    if (sub !== 'create') throw new Usage(`unknown command: admin ${sub}`);
+    if (sub !== 'create' && sub !== 'disable') throw new Usage(`unknown command: admin ${sub}`);
     if (!values.email) throw new Usage('--email is required.');
+    if (sub === 'disable') {
+      const config = loadConfig();
+      deps = await buildDeps({ config, logger: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr) });
+      if (!(await deps.services.operators.disable(values.email))) throw new Error(`no operator with email ${values.email.trim().toLowerCase()}`);
+      process.stdout.write(values.json === true ? JSON.stringify({ email: values.email.trim().toLowerCase(), disabled: true }) + '\n' : `Operator ${values.email.trim().toLowerCase()} disabled; their sessions are ended.\n`);
+      return 0;
+    }
     const generated = values['password-stdin'] !== true;
     const password = generated ? generatePassword() : await readStdin();
     if (password.length < MIN_PASSWORD_LENGTH) throw new Usage(`the password must have at least ${MIN_PASSWORD_LENGTH} characters.`);

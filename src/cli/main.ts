@@ -33,6 +33,7 @@ Commands:
   issuers keys add|retire        Rotate an issuer's keys (tessera issuers --help).
   admin create --email EMAIL     Create an operator of the dashboard (/dashboard); prints a generated
       [--password-stdin]         password once, or reads one from standard input.
+  admin disable --email EMAIL    Stop an operator signing in; ends their dashboard sessions.
   audit verify                   Re-compute the audit log's hash chain; exit 1 and say where it breaks.
 
 Options:

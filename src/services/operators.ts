@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import type { Db } from '../storage/database.ts';
 import {
   deleteOperatorSession,
+  disableOperator,
   findLiveSession,
   findOperatorByEmail,
   insertOperator,
@@ -120,6 +121,12 @@ export function createOperatorService(deps: OperatorServiceDeps) {
       const a = Buffer.from(csrfOf(sessionId));
       const b = Buffer.from(submitted);
       return a.length === b.length && timingSafeEqual(a, b);
+    },
+
+    /** Stops an operator signing in and ends their sessions at once. False: no such operator. */
+    async disable(rawEmail: string): Promise<boolean> {
+      const email = normalizeEmail(rawEmail);
+      return email ? k.transaction().execute((trx) => disableOperator(trx, email)) : false;
     },
 
     async logout(sessionId: string): Promise<void> {

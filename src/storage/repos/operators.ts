@@ -38,3 +38,12 @@ export async function purgeExpiredSessions(db: Executor, now: number): Promise<n
   const r = await db.deleteFrom('operator_sessions').where('expires_at', '<=', now).executeTakeFirst();
   return Number(r.numDeletedRows);
 }
+
+/** Disables an operator and ends their sessions; false when no such operator. */
+export async function disableOperator(db: Executor, email: string): Promise<boolean> {
+  const op = await findOperatorByEmail(db, email);
+  if (!op) return false;
+  await db.updateTable('operators').set({ status: 'disabled' }).where('id', '=', op.id).execute();
+  await db.deleteFrom('operator_sessions').where('operator_id', '=', op.id).execute();
+  return true;
+}
