@@ -9,7 +9,8 @@
 //   1,000 requests/s per issuer. The floor is the busiest issuer's share ÷ cap (20 s). Reports
 //   makespan (completedAt − startedAt) ÷ floor, throttled calls and each issuer's peak second from
 //   GET /sandbox/v1/stats. Targets: ≤ 1.3×, ≤ 50 throttles, every peak ≤ 110 % of the cap.
-// The embedded SQLite is the default; DATABASE_URL selects a PostgreSQL. Only 127.0.0.1 is used.
+// The embedded SQLite is the default; DATABASE_URL selects a PostgreSQL; NODE_OPTIONS is passed to the
+// server (e.g. --max-old-space-size, --cpu-prof). Only 127.0.0.1 is used.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -85,7 +86,7 @@ interface Run {
 
 async function startRun(extraEnv: Record<string, string>): Promise<Run> {
   const store = await freshStore();
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...store.env, ...extraEnv };
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...(process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {}), ...store.env, ...extraEnv };
   // The merchant, in-process (as `tessera merchants create` does), before the server opens the store.
   const deps = await buildDeps({ config: loadConfig(env), logger: createLogger('warn', process.stderr) });
   const merchant = await deps.services.merchants.create({ name: 'Bench PSP' });
