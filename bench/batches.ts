@@ -23,6 +23,7 @@ import { request } from 'undici';
 import { CompactEncrypt, importJWK, type CryptoKey, type JWK } from 'jose';
 import pg from 'pg';
 import { buildDeps } from '../src/deps.ts';
+import type { BatchView } from '../src/services/batches.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { BINS, cardOf, skewedRecords } from '../test/support/batches.ts';
@@ -135,15 +136,7 @@ async function postChunk(run: Run, batchId: string, encryptedData: string, last:
   if (res.statusCode !== 202) throw new Error(`chunk refused: ${res.statusCode} ${text}`);
 }
 
-interface BatchStatus {
-  status: string;
-  totalRecords: number;
-  processed: number;
-  succeeded: number;
-  failed: number;
-  startedAt: string;
-  completedAt?: string;
-}
+type BatchStatus = BatchView;
 
 async function waitCompleted(run: Run, batchId: string, total: number, onTick?: () => void): Promise<BatchStatus> {
   let last = performance.now();
