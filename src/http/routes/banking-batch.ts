@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../../deps.ts';
 import { TesseraError } from '../../domain/errors.ts';
 import { MAX_BATCH_BYTES } from '../../services/issuer-batch.ts';
-import { BankingError, BATCH_BODY, BatchParams, BatchQuery, BatchStatus, IssuerParams } from '../schemas/banking.ts';
+import { BankingError, BATCH_BODY, BatchOutput, BatchParams, BatchQuery, BatchStatus, IssuerParams } from '../schemas/banking.ts';
 
 const security = [{ issuerBearer: [] }];
 const tags = ['issuers'];
@@ -57,7 +57,7 @@ export const bankingBatchRoutes = (deps: Deps): FastifyPluginAsync =>
           security,
           params: BatchParams,
           querystring: BatchQuery,
-          response: { 409: BankingError, ...errors },
+          response: { 200: BatchOutput, 409: BankingError, ...errors },
         },
       },
       async (request, reply) => {

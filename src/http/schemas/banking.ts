@@ -128,6 +128,40 @@ export const BatchStatus = Type.Object({
   completedAt: Type.Optional(Type.String({ format: 'date-time' })),
 });
 
+const ResultCode = Type.Union([Type.Literal('OK'), Type.Literal('KO')]);
+
+/** `GET …/batch-files/:batchId/output`: one result per record, in file order (streamed, so described here, not serialized by it). */
+export const BatchOutput = Type.Object({
+  header: Type.Object({
+    batchId: Type.String(),
+    seqNumber: Type.Integer(),
+    issuerId: Type.String(),
+    operation: Type.Literal('CONSUMER_CARD_REGISTRATION'),
+    clickToPayAutoEnrolment: Type.Boolean(),
+    totalRecords: Type.Integer(),
+    errorCode: Type.Union([Type.String(), Type.Null()], { description: 'null for a processed file; the reason for a refused one.' }),
+  }),
+  recordsResults: Type.Array(
+    Type.Object({
+      rowId: Type.Union([Type.String(), Type.Integer()]),
+      consumerCardRegistrationResult: Type.Object({
+        consumerId: Type.Union([Type.String(), Type.Null()]),
+        consumerStatus: ResultCode,
+        cards: Type.Array(
+          Type.Object({
+            cardId: Type.String(),
+            status: ResultCode,
+            errorCode: Type.Optional(Type.String()),
+            clickToPayEnrolment: Type.Optional(Type.Union([Type.Literal('SUCCESSFUL'), Type.Literal('FAILED')])),
+            clickToPayErrorCode: Type.Optional(Type.String()),
+          }),
+        ),
+        consumerError: Type.Optional(Type.Object({ errorCode: Type.String(), field: Type.Union([Type.String(), Type.Null()]) })),
+      }),
+    }),
+  ),
+});
+
 /** The batch file body, described (not validated by the framework: it is streamed and checked record by record). */
 export const BATCH_BODY =
   'Body (application/json, up to 200 MB, streamed): `{header: {batchId, seqNumber, issuerId, operation: "CONSUMER_CARD_REGISTRATION", clickToPayAutoEnrolment?}, ' +
