@@ -126,6 +126,24 @@ for (const engine of ENGINES) {
       assert.equal(rec.calls.filter((c) => c.path === '/api/authorizations/token').length, 3, 'one login per call; concurrent calls share one');
     });
 
+    it('merchant: a token the server refuses (401) is replaced by a new login and the call is sent again', async () => {
+      const creds = await newMerchant();
+      let spoiled = 0;
+      const rec = recordingFetch();
+      // The first call after login goes out with a token the server no longer accepts (as after a key rotation).
+      const spoil: typeof fetch = (input, init) => {
+        const headers = { ...(init?.headers as Record<string, string>) };
+        if (!String(input).endsWith('/api/authorizations/token') && spoiled++ === 0) headers.authorization = `${headers.authorization}x`;
+        return rec.fetch(input, { ...init, headers });
+      };
+      const merchant = new MerchantClient({ baseUrl: origin, publicKey: creds.publicKey, privateKey: creds.privateKey, fetch: spoil });
+      assert.deepEqual(await merchant.webhooks.list(), []);
+      assert.deepEqual(
+        rec.calls.map((c) => [c.path, c.status]),
+        [['/api/authorizations/token', 200], ['/api/webhooks', 401], ['/api/authorizations/token', 200], ['/api/webhooks', 200]],
+      );
+    });
+
     it('network tokens: sync token, async token notified and verified, then a transaction cryptogram the acquirer approves', async () => {
       const creds = await newMerchant('PSP');
       const cof = new NetworkTokenClient({ baseUrl: origin, merchantId: creds.id, apiKey: creds.privateKey });
