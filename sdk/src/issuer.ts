@@ -7,6 +7,7 @@ import type {
   AccessToken,
   ClickToPayOperation,
   EnrolmentInput,
+  IssuerBatchFile,
   IssuerBatchOutput,
   IssuerBatchStatus,
   IssuerCard,
@@ -204,21 +205,21 @@ export class IssuerClient {
      * a detached ES256 JWS by your key. Returns the JSON text to send.
      */
     build: async (input: BatchFileInput): Promise<string> => {
-      const header = {
+      const header: IssuerBatchFile['header'] = {
         batchId: input.batchId,
         seqNumber: input.seqNumber,
         issuerId: this.issuerId,
         operation: 'CONSUMER_CARD_REGISTRATION',
         ...(input.clickToPayAutoEnrolment !== undefined ? { clickToPayAutoEnrolment: input.clickToPayAutoEnrolment } : {}),
       };
-      const records = [];
+      const records: IssuerBatchFile['records'] = [];
       for (const r of input.records) {
         const cards = [];
         for (const c of r.cards) cards.push({ cardId: c.cardId, encryptedData: 'card' in c ? await this.encryptCard(c.card) : c.encryptedData });
         records.push({ rowId: r.rowId, consumerAndCardRegistrationRequest: { consumerId: r.consumerId, personalInformation: r.personalInformation, cards } });
       }
-      const signature = await signDetached(canonicalize({ header, records }), await this.#signing);
-      return JSON.stringify({ header, records, signature });
+      const file: IssuerBatchFile = { header, records, signature: await signDetached(canonicalize({ header, records }), await this.#signing) };
+      return JSON.stringify(file);
     },
     /** Sends a batch file (from `build`, or your own signed JSON text): `202` with its progress. */
     submit: async (file: BatchFileInput | string): Promise<IssuerBatchStatus> =>

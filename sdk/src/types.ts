@@ -72,3 +72,4 @@ export type ClickToPayOperations = Ok<'GET /banking/v1/issuers/{issuerId}/cards/
 export type IssuerBatchStatus = Ok<'GET /banking/v1/issuers/{issuerId}/batch-files/{batchId}'>;
 export type BankingErrorBody = Operations['GET /banking/v1/issuers/{issuerId}/cards/{cardId}']['responses'][400];
 export type IssuerBatchOutput = Ok<'GET /banking/v1/issuers/{issuerId}/batch-files/{batchId}/output'>;
+export type IssuerBatchFile = Body<'POST /banking/v1/issuers/{issuerId}/batch-files'>;

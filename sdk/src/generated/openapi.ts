@@ -3315,6 +3315,48 @@ export interface Operations {
     path: {
       issuerId: string;
     };
+    /** Sent as `application/json`. */
+    body: {
+      header: {
+        batchId: string;
+        seqNumber: number;
+        issuerId: string;
+        operation: "CONSUMER_CARD_REGISTRATION";
+        clickToPayAutoEnrolment?: boolean;
+      };
+      records: Array<{
+        rowId: string | number;
+        consumerAndCardRegistrationRequest: {
+          consumerId: string;
+          personalInformation: {
+            firstName: string;
+            lastName: string;
+            /** Required for Click to Pay. */
+            email?: string;
+            phone?: {
+              /** e.g. `52` or `+52` */
+              countryCode: string;
+              number: string;
+            };
+            locale?: string;
+            billingAddress?: {
+              line1?: string;
+              line2?: string;
+              city?: string;
+              state?: string;
+              postalCode?: string;
+              countryCode?: string;
+            };
+          };
+          cards: Array<{
+            cardId: string;
+            encryptedData: string;
+          }>;
+        };
+      }>;
+      /** Detached JWS (`protected..signature`, ES256, a registered `kid`) over the RFC 8785 canonical JSON of `{header, records}`. */
+      signature: string;
+    };
     responses: {
       202: {
         batchId: string;

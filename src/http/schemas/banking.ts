@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { CARD_ID_PATTERN, PersonalInformation } from '../../domain/issuer.ts';
+import { BatchHeader, BatchRecord, CARD_ID_PATTERN, PersonalInformation } from '../../domain/issuer.ts';
 
 /**
  * Schemas of the issuer face (`/authz/v1`, `/banking/v1`, Thales D1 style), written once:
@@ -160,6 +160,16 @@ export const BatchOutput = Type.Object({
       }),
     }),
   ),
+});
+
+/**
+ * The batch file, for the OpenAPI document and the SDK: the same header and record schemas the
+ * service checks record by record while it streams the file (Fastify does not validate this body).
+ */
+export const BatchFile = Type.Object({
+  header: BatchHeader,
+  records: Type.Array(BatchRecord),
+  signature: Type.String({ description: 'Detached JWS (`protected..signature`, ES256, a registered `kid`) over the RFC 8785 canonical JSON of `{header, records}`.' }),
 });
 
 /** The batch file body, described (not validated by the framework: it is streamed and checked record by record). */
