@@ -4,7 +4,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { closeAndScan, ENGINES, eventually, startInstance, type Instance } from './support/harness.ts';
 import { listen } from './support/browser.ts';
 import { startReceiver } from './support/cof.ts';
-import { encryptionKeyPair, personal, signingKeyPair } from './support/issuer.ts';
+import { personal, signingKeyPair } from './support/issuer.ts';
 import { CARDS } from './support/cards.ts';
 import {
   IssuerClient,
@@ -14,6 +14,7 @@ import {
   TesseraNetworkError,
   TesseraSignatureError,
   decryptCredentials,
+  decryptIssuerCredentials,
   verifyNotification,
   verifyWebhook,
   type Order,
@@ -144,7 +145,7 @@ for (const engine of ENGINES) {
       );
     });
 
-    it('network tokens: sync token, async token notified and verified, then a transaction cryptogram the acquirer approves', async () => {
+    it('network tokens: sync token, async token notified and verified, a transaction cryptogram the acquirer approves, and a batch', async () => {
       const creds = await newMerchant('PSP');
       const cof = new NetworkTokenClient({ baseUrl: origin, merchantId: creds.id, apiKey: creds.privateKey });
       const { publicKey, privateKey } = await generateKeyPair('RSA-OAEP-256', { extractable: true });
@@ -177,12 +178,23 @@ for (const engine of ENGINES) {
       assert.equal(auth.status, 'approved');
       const replay = await cof.sandbox.authorize({ tokenPan: credentials.tokenPan, tokenExpiryDate: credentials.tokenExpiryDate, cryptogram: credentials.cryptogram, amount: 10_000, currency: 'MXN' });
       assert.equal(replay.status, 'declined', 'the cryptogram is single use');
+
+      const batch = await cof.batches.submit('sdk-batch-1', [
+        { rowId: 'r1', fpan: CARDS.visa, exp: '1230', accountId: 'b-1' },
+        { rowId: 'r2', fpan: '4242424242424241', exp: '1230' },
+      ], { last: true });
+      assert.equal(batch.totalRecords, 2);
+      await eventually(async () => ((await cof.batches.get('sdk-batch-1')).status === 'COMPLETED' ? true : undefined), 10_000, 'the batch');
+      const results = [];
+      for await (const r of cof.batches.allResults('sdk-batch-1')) results.push([r.rowId, r.tokenStatus ?? r.errorCode]);
+      assert.deepEqual(results, [['r1', 'ACTIVE'], ['r2', 'invalid_number']]);
     });
 
-    it('issuer: OAuth JWT-bearer (token cached), consumer, ECDH-ES card, eCom token, Click to Pay enrolment notified and verified, batch file', async () => {
+    it('issuer: OAuth JWT-bearer (token cached), consumer, ECDH-ES card, eCom token and its credentials, Click to Pay enrolment notified and verified, batch file', async () => {
       const sig = await signingKeyPair();
-      const enc = await encryptionKeyPair();
-      const created = await t.deps.services.issuers.create({ name: 'Banco Uno', jwks: [sig.jwk, enc.jwk], notifyUrl: receiver.url.replace(/\/notifications$/, '') + '/' });
+      const enc = await generateKeyPair('ECDH-ES', { crv: 'P-256', extractable: true });
+      const encJwk = { ...(await exportJWK(enc.publicKey)), kid: 'bank-enc-1', use: 'enc', alg: 'ECDH-ES' };
+      const created = await t.deps.services.issuers.create({ name: 'Banco Uno', jwks: [sig.jwk, encJwk], notifyUrl: receiver.url.replace(/\/notifications$/, '') + '/' });
       const rec = recordingFetch();
       const signingKey = { ...(await exportJWK(sig.privateKey)), kid: sig.kid };
       const issuer = new IssuerClient({ baseUrl: origin, issuerId: created.issuerId, signingKey, fetch: rec.fetch });
@@ -195,6 +207,10 @@ for (const engine of ENGINES) {
       assert.equal(token.tokenStatus, 'ACTIVE');
       assert.equal(token.tokenType, 'ECOM');
       assert.deepEqual((await issuer.tokens.list('card-sdk-1')).map((x) => x.tokenId), [token.tokenId]);
+      const tx = await issuer.tokens.transaction(token.tokenId);
+      const credentials = await decryptIssuerCredentials(tx.encryptedData, enc.privateKey);
+      assert.match(credentials.tokenPan, /^\d{16}$/);
+      assert.match(credentials.cryptogram, /\S/);
 
       const op = await issuer.clickToPay.enrol('card-sdk-1');
       assert.equal(op.status, 'PENDING');
