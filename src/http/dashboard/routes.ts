@@ -85,6 +85,11 @@ export const dashboardRoutes = (deps: Deps): FastifyPluginAsync =>
     const publicUrl = deps.config.publicUrl;
     const throttle = loginThrottle(app, { max: deps.config.authFailuresMax, windowMs: deps.config.authFailuresWindowMs });
 
+    // HTML pages for people, not part of the API: kept out of the OpenAPI document (and the SDK).
+    app.addHook('onRoute', (route) => {
+      route.schema = { ...route.schema, hide: true };
+    });
+
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_req, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(String(body))));
     });
