@@ -58,6 +58,10 @@ export interface Config {
   authFailuresMax: number;
   /** `TESSERA_AUTH_FAILURES_WINDOW_S`: the window of `authFailuresMax`. Default 900 (15 minutes). */
   authFailuresWindowMs: number;
+  /** `TESSERA_ELEMENTS_RATE_MAX`: tokenizations per client IP and publishable key (hosted fields), and payments per IP and order (hosted payment page), per window before 429. Default 30. */
+  elementsRateMax: number;
+  /** `TESSERA_ELEMENTS_RATE_WINDOW_S`: the window of `elementsRateMax`. Default 60. */
+  elementsRateWindowMs: number;
 }
 
 export class ConfigError extends Error {
@@ -113,6 +117,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batchInboxPollMs: int(env, 'TESSERA_BATCH_INBOX_POLL_MS', 2000, 10),
     authFailuresMax: int(env, 'TESSERA_AUTH_FAILURES_MAX', 10, 1),
     authFailuresWindowMs: int(env, 'TESSERA_AUTH_FAILURES_WINDOW_S', 900, 1) * 1000,
+    elementsRateMax: int(env, 'TESSERA_ELEMENTS_RATE_MAX', 30, 1),
+    elementsRateWindowMs: int(env, 'TESSERA_ELEMENTS_RATE_WINDOW_S', 60, 1) * 1000,
   };
 }
 

@@ -33,6 +33,7 @@ import { createBatchWorker } from './services/issuer-batch-worker.ts';
 import { createBatchInbox, TASK_BATCH_INBOX } from './services/batch-inbox.ts';
 import { createMetrics, jobQueueReader } from './observability/metrics.ts';
 import { createAuditService } from './services/audit.ts';
+import { createElementsService } from './services/elements.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -73,7 +74,8 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   const nudge = () => worker.nudge();
 
   const auth = createAuthService({ db, jwtKey: deriveKey(master, 'merchant-jwt'), now });
-  const merchants = createMerchantService({ db, vault, audit, now });
+  const elements = createElementsService({ db, now, livemode: config.env === 'production' });
+  const merchants = createMerchantService({ db, vault, audit, now, elements });
   const customers = createCustomerService({ db, vault, now, pendingCvcMs: config.tempTokenTtlMs });
   const tokens = createTokenService({
     db,
@@ -185,7 +187,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     metrics,
     batchScheduler,
     audit,
-    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, ...issuerFace },
+    services: { auth, merchants, elements, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, ...issuerFace },
     async close() {
       await worker.stop();
       await notifications.close();

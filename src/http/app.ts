@@ -17,6 +17,8 @@ import { auditRoutes } from './routes/audit.ts';
 import { installAuthThrottle } from './auth-throttle.ts';
 import { installSecurityHeaders } from './security-headers.ts';
 import { installOperations, operationsRoutes } from './operations.ts';
+import { elementsRoutes } from './routes/elements.ts';
+import { merchantSettingsRoutes } from './routes/merchant-settings.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -101,6 +103,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(orderRoutes(deps), { prefix: '/api' });
   await app.register(auditRoutes(deps), { prefix: '/api' });
   await app.register(payPageRoutes(deps));
+  // Hosted card fields (issue 7): the publishable key's settings, tessera.js, the card frame.
+  await app.register(merchantSettingsRoutes(deps), { prefix: '/api' });
+  await app.register(elementsRoutes(deps), { prefix: '/elements/v1' });
   await app.register(issuerAuthzRoutes(deps), { prefix: '/authz/v1' });
   await app.register(bankingRoutes(deps), { prefix: '/banking/v1' });
   return app;
