@@ -25,7 +25,7 @@ export function normalizeOrigin(value: unknown, param: string): string {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw bad('must use https.');
   if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) throw bad('must use https (http is allowed only for localhost, 127.0.0.1 and [::1]).');
   if (url.username || url.password) throw bad('must not hold credentials.');
-  if (value.replace(/\/$/, '').toLowerCase() !== url.origin.toLowerCase() || url.origin === 'null') {
+  if (url.pathname !== '/' || /[?#]/.test(value) || url.origin === 'null') {
     throw bad('must be scheme://host[:port] only, without a path, query or fragment.');
   }
   return url.origin;

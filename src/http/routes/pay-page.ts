@@ -11,7 +11,8 @@ import { PayBody, PayParams, PayResult } from '../schemas/elements.ts';
 import { declineMessage } from './merchant-vault.ts';
 
 function money(amount: number, currency: string, locale: Locale): string {
-  return new Intl.NumberFormat(locale === 'es' ? 'es-MX' : 'en-US', { style: 'currency', currency, currencyDisplay: 'code' }).format(amount);
+  // "$301.00 MXN": the symbol alone is ambiguous across the dollar currencies.
+  return `${new Intl.NumberFormat(locale === 'es' ? 'es-MX' : 'en-US', { style: 'currency', currency, currencyDisplay: 'narrowSymbol' }).format(amount)} ${currency}`;
 }
 
 /** The page: the order's lines and total, then the card frame and a plan choice (unpaid) or the order's state. */
