@@ -232,3 +232,42 @@ async function countTokens(t: Instance, merchantId?: string): Promise<number> {
   if (merchantId) q = q.where('merchant_id', '=', merchantId);
   return Number((await q.executeTakeFirstOrThrow()).n);
 }
+
+for (const engine of ENGINES) {
+  describe(`migration 0008 on ${engine}`, () => {
+    it('gives merchants created before hosted fields a publishable key of their own', async () => {
+      const { mkdtempSync, rmSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const { join } = await import('node:path');
+      const { Migrator } = await import('kysely');
+      const { openDatabase, migrateToLatest, MIGRATIONS } = await import('../src/storage/database.ts');
+      const { createPgDatabase } = await import('./support/harness.ts');
+      const dir = mkdtempSync(join(tmpdir(), 'tessera-m8-'));
+      const pgDb = engine === 'postgres' ? await createPgDatabase() : undefined;
+      const db = openDatabase({ databaseUrl: pgDb?.url, sqlitePath: join(dir, 'tessera.db') });
+      try {
+        const older = Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < '0008'));
+        const r = await new Migrator({ db: db.kysely, provider: { getMigrations: async () => older }, allowUnorderedMigrations: true }).migrateToLatest();
+        assert.equal(r.error, undefined);
+        for (const id of ['aaaaaaaaaaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbbbbbbbbbb']) {
+          await db.kysely
+            .insertInto('merchants')
+            .values({ id, name: 'Old', public_key: `pk_${id}`, private_key_hash: id, webhook_secret_ct: 'x', notification_url: null, status: 'active', created_at: 1, jwks: null })
+            .execute();
+        }
+        assert.deepEqual(await migrateToLatest(db), ['0008-hosted-fields']);
+        const keys = await db.kysely.selectFrom('merchant_publishable_keys').selectAll().orderBy('merchant_id').execute();
+        assert.equal(keys.length, 2);
+        for (const k of keys) {
+          assert.match(k.publishable_key, /^pk_test_[0-9a-f]{32}$/);
+          assert.equal(k.allowed_origins, '[]');
+        }
+        assert.notEqual(keys[0]!.publishable_key, keys[1]!.publishable_key);
+      } finally {
+        await db.close();
+        await pgDb?.drop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}

@@ -80,6 +80,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
           merchantKeys: { type: 'http', scheme: 'basic', description: 'publicKey:privateKey' },
           merchantJwt: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'The JWT from /api/authorizations/token, with or without `Bearer `.' },
           cofApiKey: { type: 'apiKey', in: 'header', name: 'authorization', description: '`APIKEY <privateKey>` (network tokenization and sandbox faces).' },
+          publishableKey: { type: 'http', scheme: 'bearer', description: 'A publishable key (`pk_test_…`): only from Tessera\'s card frame, for an allowed origin (`Tessera-Parent-Origin`).' },
           issuerBearer: { type: 'http', scheme: 'bearer', description: 'The access_token from POST /authz/v1/oauth2/token (issuer face; errors `{errorCode, errorDescription, field, requestId}`, OAuth errors `{error, error_description}`).' },
         },
       },

@@ -31,7 +31,8 @@ export interface DatabaseOptions {
   poolSize?: number;
 }
 
-const MIGRATIONS: Record<string, Migration> = {
+/** Every migration by name (exported for tests that start from an older schema). */
+export const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-network-tokens': m0002,
   '0003-orders-webhooks': m0003,

@@ -30,9 +30,19 @@ function watchParent(page: Page): ParentLog {
 
 async function parentSaw(page: Page, log: ParentLog): Promise<string> {
   const dom = await page.mainFrame().content();
-  const messages = await page.evaluate(() => JSON.stringify((window as unknown as { __messages: unknown[] }).__messages));
-  const storage = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+  const messages = await page.evaluate(() => JSON.stringify((globalThis as any).__messages));
+  const storage = await page.evaluate(() => {
+    const g = globalThis as any;
+    return JSON.stringify({ ...g.localStorage }) + JSON.stringify({ ...g.sessionStorage }) + g.document.cookie;
+  });
   return [dom, messages, storage, ...log.console, ...log.requests].join('\n');
+}
+
+type Outcome = { ok: boolean; result?: { token: string; brand: string; last4: string }; error?: { code: string; message: string; param: string | null } };
+
+/** Calls the merchant page's `tokenize(options)` (card.tokenize() and what it resolved or rejected with). */
+function tokenize(page: Page, options: Record<string, unknown>): Promise<Outcome> {
+  return page.evaluate((o) => (globalThis as any).tokenize(o), options);
 }
 
 /** Types a card into the frame as a person would, key by key. */
@@ -77,7 +87,7 @@ for (const engine of ENGINES) {
         if (r.frame() !== page.mainFrame()) frameRequests.push(`${r.method()} ${new URL(r.url()).origin}${new URL(r.url()).pathname}`);
       });
       await page.goto(`${shop.origin}/checkout`);
-      await page.waitForFunction(() => (window as unknown as { __ready: boolean }).__ready);
+      await page.waitForFunction(() => (globalThis as any).__ready);
       const frame = page.frameLocator('#card iframe');
       await frame.locator('#number').pressSequentially(CARDS.visa);
       assert.equal(await frame.locator('#number').inputValue(), '4242 4242 4242 4242', 'groups of four');
@@ -90,14 +100,14 @@ for (const engine of ENGINES) {
       // The frame is Tessera's document: the merchant's scripts cannot reach into it.
       const reach = await page.evaluate(() => {
         try {
-          return String((document.querySelector('#card iframe') as HTMLIFrameElement).contentWindow!.document.body.innerHTML.length);
+          return String((globalThis as any).document.querySelector('#card iframe').contentWindow.document.body.innerHTML.length);
         } catch (e) {
           return (e as Error).name;
         }
       });
       assert.equal(reach, 'SecurityError');
 
-      const out = await page.evaluate(() => (window as unknown as { tokenize: (o: unknown) => Promise<{ ok: boolean; result?: { token: string; brand: string; last4: string } }> }).tokenize({}));
+      const out = await tokenize(page, {});
       assert.equal(out.ok, true, JSON.stringify(out));
       const { token, brand, last4 } = out.result!;
       assert.match(token, /^ca_[0-9a-f]{17}$/);
@@ -121,7 +131,7 @@ for (const engine of ENGINES) {
       const page = await browser.browser.newPage();
       const log = watchParent(page);
       await page.goto(`${shop.origin}/checkout-es`);
-      await page.waitForFunction(() => (window as unknown as { __ready: boolean }).__ready);
+      await page.waitForFunction(() => (globalThis as any).__ready);
       const frame = page.frameLocator('#card iframe');
       await frame.locator('#number').pressSequentially(CARDS.amex);
       assert.equal(await frame.locator('#number').inputValue(), '3782 822463 10005');
@@ -133,7 +143,7 @@ for (const engine of ENGINES) {
       await frame.locator('#expiry').pressSequentially('0120');
 
       const before = await countTokens(t);
-      const out = await page.evaluate(() => (window as unknown as { tokenize: (o: unknown) => Promise<{ ok: boolean; error?: { code: string; param: string } }> }).tokenize({}));
+      const out = await tokenize(page, {});
       assert.equal(out.ok, false);
       assert.deepEqual([out.error!.code, out.error!.param], ['invalid_number', 'number']);
       assert.equal(await frame.locator('#number').getAttribute('aria-invalid'), 'true');
@@ -153,13 +163,13 @@ for (const engine of ENGINES) {
     it('shows English errors and a decline from the network, then tokenizes a permanent card with installments', async () => {
       const page = await browser.browser.newPage();
       await page.goto(`${shop.origin}/checkout`);
-      await page.waitForFunction(() => (window as unknown as { __ready: boolean }).__ready);
+      await page.waitForFunction(() => (globalThis as any).__ready);
       const frame = page.frameLocator('#card iframe');
       await frame.locator('#number').pressSequentially('4242');
       await frame.locator('#expiry').pressSequentially('13');
       await frame.locator('#expiry').blur();
       await frame.locator('#cvc').focus();
-      const invalid = await page.evaluate(() => (window as unknown as { tokenize: (o: unknown) => Promise<{ ok: boolean; error?: { code: string } }> }).tokenize({}));
+      const invalid = await tokenize(page, {});
       assert.equal(invalid.ok, false);
       assert.equal(await frame.locator('#number-error').textContent(), 'Your card number is not valid.');
       assert.equal(await frame.locator('#expiry-error').textContent(), 'Enter the expiry date as MM / YY.');
@@ -168,13 +178,13 @@ for (const engine of ENGINES) {
       await frame.locator('#number').fill('');
       await frame.locator('#expiry').fill('');
       await typeCard(page, { number: CARDS.insufficientFunds, exp: '1234', cvc: '123', name: 'Ada Lovelace' });
-      const declined = await page.evaluate(() => (window as unknown as { tokenize: (o: unknown) => Promise<{ ok: boolean; error?: { code: string } }> }).tokenize({ tokenization: true }));
+      const declined = await tokenize(page, { tokenization: true });
       assert.deepEqual(declined, { ok: false, error: { code: 'insufficient_funds', message: 'Your card has insufficient funds.', param: null } });
       assert.equal(await frame.locator('#form-error').textContent(), 'Your card has insufficient funds.');
 
       await frame.locator('#number').fill('');
       await frame.locator('#number').pressSequentially(CARDS.mastercard);
-      const ok = await page.evaluate(() => (window as unknown as { tokenize: (o: unknown) => Promise<{ ok: boolean; result?: { token: string; brand: string } }> }).tokenize({ tokenization: true, installments: 3 }));
+      const ok = await tokenize(page, { tokenization: true, installments: 3 });
       assert.equal(ok.ok, true, JSON.stringify(ok));
       assert.match(ok.result!.token, /^[0-9a-f]{24}$/);
       const meta = (await call(t, m.jwt, 'GET', `/api/tokens/${ok.result!.token}`)).body;
@@ -187,10 +197,10 @@ for (const engine of ENGINES) {
       const page = await browser.browser.newPage();
       await page.goto(`${other}/checkout`);
       const before = await countTokens(t);
-      const out = await page.evaluate(() => (window as unknown as { tokenize: (o: unknown) => Promise<{ ok: boolean; error?: { code: string } }> }).tokenize({}));
+      const out = await tokenize(page, {});
       assert.equal(out.ok, false);
       assert.equal(out.error!.code, 'origin_not_allowed');
-      assert.equal(await page.evaluate(() => (window as unknown as { __mountError?: string }).__mountError), 'origin_not_allowed');
+      assert.equal(await page.evaluate(() => (globalThis as any).__mountError), 'origin_not_allowed');
       assert.equal(await page.frameLocator('#card iframe').locator('#number').count(), 0, 'the refused frame has no card inputs');
       assert.equal(await countTokens(t), before);
       await page.close();

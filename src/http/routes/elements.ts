@@ -116,6 +116,7 @@ export const elementsRoutes = (deps: Deps): FastifyPluginAsync =>
           summary: "The card frame's tokenization with a publishable key (only from Tessera's frame on an allowed origin)",
           description:
             '`Authorization: Bearer <publishable key>` and `Tessera-Parent-Origin: <the page embedding the frame>`. Creates a temporary token, or a permanent one after the validation hold (`tokenization: true`), with the rules of `POST /api/tokens`. Never reads, lists or deletes anything.',
+          security: [{ publishableKey: [] }],
           body: ElementsTokenBody,
           response: { 201: ElementsTokenCreated, 400: ErrorBody, 401: ErrorBody, 402: ErrorBody, 403: ErrorBody, 429: ErrorBody },
         },
