@@ -1,6 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CARDS, rawCard } from './support/cards.ts';
+import { sql } from 'kysely';
+import { migrateToLatest } from '../src/storage/database.ts';
 import { call, closeAndScan, createMerchant, ENGINES, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
 
 /** Tessera's own origin as the card frame's requests carry it (inject: Host 127.0.0.1:8080 = the default public URL). */
@@ -236,37 +238,25 @@ async function countTokens(t: Instance, merchantId?: string): Promise<number> {
 for (const engine of ENGINES) {
   describe(`migration 0008 on ${engine}`, () => {
     it('gives merchants created before hosted fields a publishable key of their own', async () => {
-      const { mkdtempSync, rmSync } = await import('node:fs');
-      const { tmpdir } = await import('node:os');
-      const { join } = await import('node:path');
-      const { Migrator } = await import('kysely');
-      const { openDatabase, migrateToLatest, MIGRATIONS } = await import('../src/storage/database.ts');
-      const { createPgDatabase } = await import('./support/harness.ts');
-      const dir = mkdtempSync(join(tmpdir(), 'tessera-m8-'));
-      const pgDb = engine === 'postgres' ? await createPgDatabase() : undefined;
-      const db = openDatabase({ databaseUrl: pgDb?.url, sqlitePath: join(dir, 'tessera.db') });
+      const t = await startInstance(engine, { TESSERA_TEST_WORKER: 'off' });
       try {
-        const older = Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < '0008'));
-        const r = await new Migrator({ db: db.kysely, provider: { getMigrations: async () => older }, allowUnorderedMigrations: true }).migrateToLatest();
-        assert.equal(r.error, undefined);
-        for (const id of ['aaaaaaaaaaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbbbbbbbbbb']) {
-          await db.kysely
-            .insertInto('merchants')
-            .values({ id, name: 'Old', public_key: `pk_${id}`, private_key_hash: id, webhook_secret_ct: 'x', notification_url: null, status: 'active', created_at: 1, jwks: null })
-            .execute();
-        }
-        assert.deepEqual(await migrateToLatest(db), ['0008-hosted-fields']);
-        const keys = await db.kysely.selectFrom('merchant_publishable_keys').selectAll().orderBy('merchant_id').execute();
-        assert.equal(keys.length, 2);
-        for (const k of keys) {
-          assert.match(k.publishable_key, /^pk_test_[0-9a-f]{32}$/);
-          assert.equal(k.allowed_origins, '[]');
+        const old = [await createMerchant(t, 'Old 1'), await createMerchant(t, 'Old 2')];
+        // Back to the schema before 0008, with the merchants still there.
+        const k = t.deps.db.kysely;
+        await k.schema.dropTable('merchant_publishable_keys').execute();
+        await k.schema.alterTable('orders').dropColumn('installment_options').execute();
+        await sql`DELETE FROM kysely_migration WHERE name = '0008-hosted-fields'`.execute(k);
+        assert.deepEqual(await migrateToLatest(t.deps.db), ['0008-hosted-fields']);
+        const keys = await k.selectFrom('merchant_publishable_keys').selectAll().execute();
+        assert.deepEqual(keys.map((r) => r.merchant_id).sort(), old.map((m) => m.id).sort());
+        for (const row of keys) {
+          assert.match(row.publishable_key, /^pk_test_[0-9a-f]{32}$/);
+          assert.equal(row.allowed_origins, '[]');
+          assert.notEqual(row.publishable_key, old.find((m) => m.id === row.merchant_id)!.publishableKey, 'a new key');
         }
         assert.notEqual(keys[0]!.publishable_key, keys[1]!.publishable_key);
       } finally {
-        await db.close();
-        await pgDb?.drop();
-        rmSync(dir, { recursive: true, force: true });
+        await t.close();
       }
     });
   });

@@ -31,8 +31,7 @@ export interface DatabaseOptions {
   poolSize?: number;
 }
 
-/** Every migration by name (exported for tests that start from an older schema). */
-export const MIGRATIONS: Record<string, Migration> = {
+const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-network-tokens': m0002,
   '0003-orders-webhooks': m0003,

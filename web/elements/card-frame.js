@@ -180,6 +180,19 @@
     return first;
   }
 
+  /** The registry code and param the server would answer for the first bad field (README "Hosted card fields"). */
+  function codeOf(input) {
+    var message = $(input.id + '-error').textContent;
+    var empty = !input.value.trim();
+    var byField = {
+      number: [empty ? 'missing_field' : 'invalid_number', 'number'],
+      expiry: empty ? ['missing_field', 'exp_month'] : message === T.expiry_past ? ['card_expired', 'exp_year'] : ['invalid_expiry_month', 'exp_month'],
+      cvc: [empty ? 'missing_field' : 'invalid_cvc', 'cvc'],
+      name: [empty ? 'missing_field' : 'invalid_name', 'name'],
+    }[input.id];
+    return { code: byField[0], message: message, param: byField[1] };
+  }
+
   var FIELD_OF = { number: 'number', exp_month: 'expiry', exp_year: 'expiry', cvc: 'cvc', name: 'name' };
 
   function localized(error) {
@@ -227,10 +240,7 @@
     formError.textContent = '';
     if (busy) return answer(id, null, { code: 'busy', message: T.errors.busy, param: null });
     var bad = validateAll();
-    if (bad) {
-      var param = bad.id === 'expiry' ? 'exp_month' : bad.id;
-      return answer(id, null, { code: 'invalid_' + (bad.id === 'expiry' ? 'expiry' : bad.id), message: $(bad.id + '-error').textContent, param: param });
-    }
+    if (bad) return answer(id, null, codeOf(bad));
     busy = true;
     document.body.classList.add('busy');
     var body = cardBody();
