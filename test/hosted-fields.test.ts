@@ -192,6 +192,18 @@ for (const engine of ENGINES) {
       assert.match(String(badOrigin.headers['content-security-policy']), /frame-ancestors 'none'/);
     });
 
+    it("stops working with its merchant: a deleted merchant's publishable key is unknown", async () => {
+      const gone = await createMerchant(t, 'Gone');
+      await allow(t, gone, ['https://gone.example']);
+      const key = await publishableKey(t, gone);
+      assert.equal((await frameTokenize(t, key, 'https://gone.example', rawCard())).status, 201);
+      await t.deps.services.merchants.delete(gone.id, { shred: false });
+      const res = await frameTokenize(t, key, 'https://gone.example', rawCard());
+      assert.deepEqual([res.status, res.body.code], [401, 'unauthorized']);
+      const frame = await t.app.inject({ method: 'GET', url: `/elements/v1/card-frame?key=${key}&origin=${encodeURIComponent('https://gone.example')}` });
+      assert.equal(frame.statusCode, 401);
+    });
+
     it('serves tessera.js to pages on any origin (cross-origin resource policy), as JavaScript', async () => {
       const res = await t.app.inject({ method: 'GET', url: '/elements/v1/tessera.js' });
       assert.equal(res.statusCode, 200);

@@ -116,6 +116,18 @@ for (const engine of ENGINES) {
       assert.equal((await call(t, m.jwt, 'GET', `/api/orders/${o.id}`)).body.status, 'created');
     });
 
+    it('takes exactly one of two payments racing for the same order', async () => {
+      const captured = async () =>
+        Number((await t.deps.db.kysely.selectFrom('sandbox_authorizations').select((eb) => eb.fn.countAll<number>().as('n')).where('merchant_id', '=', m.id).where('status', '=', 'captured').executeTakeFirstOrThrow()).n);
+      const before = await captured();
+      const o = (await createOrder(t, m, orderBody())).body;
+      const results = await Promise.all([payOrder(t, o.id, rawCard()), payOrder(t, o.id, rawCard({ number: CARDS.mastercard }))]);
+      assert.deepEqual(results.map((r) => r.status).sort(), [200, 409], results.map((r) => r.text).join(' | '));
+      assert.equal(results.find((r) => r.status === 409)!.body.code, 'order_not_payable');
+      assert.equal(await captured(), before + 1, 'one capture at the acquirer');
+      assert.equal((await call(t, m.jwt, 'GET', `/api/orders/${o.id}`)).body.totals.captured, 301);
+    });
+
     it('refuses installment options that are not plans', async () => {
       for (const bad of [{ installments: [] }, { installments: [4] }, { installments: [3, 3] }, { months: [3] }]) {
         const res = await createOrder(t, m, orderBody({ installment_options: bad }));
