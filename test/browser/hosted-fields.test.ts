@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { CARDS, TEST_PANS } from '../support/cards.ts';
 import { launchBrowser, listen, type TestBrowser } from '../support/browser.ts';
 import { call, closeAndScan, createMerchant, ENGINES, startInstance, type Instance, type MerchantCredentials } from '../support/harness.ts';
-import { merchantPageHtml, serveMerchantPage, type MerchantPage } from '../support/merchant-page.ts';
+import { forgedFramePage, merchantPageHtml, serveMerchantPage, type MerchantPage } from '../support/merchant-page.ts';
 import { createOrder, orderBody } from '../support/orders.ts';
 
 /** `TESSERA_SCREENSHOTS=1` also writes the README's screenshots (docs/screenshots/); `npm test` never does. */
@@ -68,7 +68,9 @@ for (const engine of ENGINES) {
       tessera = await listen(t);
       browser = await launchBrowser();
       m = await createMerchant(t, 'Café Tessera');
-      shop = await serveMerchantPage((path) => merchantPageHtml(tessera, m.publishableKey!, path.includes('es') ? 'es' : locale));
+      shop = await serveMerchantPage((path) =>
+        path.startsWith('/forged') ? forgedFramePage(tessera, m.publishableKey!, shop.origin) : merchantPageHtml(tessera, m.publishableKey!, path.includes('es') ? 'es' : locale),
+      );
       const res = await call(t, m.jwt, 'PATCH', '/api/merchant/settings', { body: { allowed_origins: [shop.origin] } });
       assert.equal(res.status, 200, res.text);
       if (SCREENSHOTS) mkdirSync(SCREENSHOTS, { recursive: true });
@@ -203,6 +205,21 @@ for (const engine of ENGINES) {
       assert.equal(await page.evaluate(() => (globalThis as any).__mountError), 'origin_not_allowed');
       assert.equal(await page.frameLocator('#card iframe').locator('#number').count(), 0, 'the refused frame has no card inputs');
       assert.equal(await countTokens(t), before);
+      await page.close();
+    });
+
+    it("lets the browser itself refuse the frame inside a page that lies about its origin (CSP frame-ancestors)", async () => {
+      const liar = shop.origin.replace('localhost', '127.0.0.1');
+      const page = await browser.browser.newPage();
+      const consoleLines: string[] = [];
+      page.on('console', (msg) => consoleLines.push(msg.text()));
+      await page.goto(`${liar}/forged`);
+      // Chromium reports the blocked framing on the embedding page's console.
+      const deadline = Date.now() + 5000;
+      while (!consoleLines.some((l) => l.includes('frame-ancestors')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(consoleLines.some((l) => l.includes('frame-ancestors') && l.includes(shop.origin)), consoleLines.join('\n'));
+      assert.equal(await page.frameLocator('#forged').locator('#number').count(), 0, 'no card inputs rendered');
+      assert.deepEqual(await page.evaluate(() => (globalThis as any).__messages), [], 'the frame never ran: no message reached the page');
       await page.close();
     });
 

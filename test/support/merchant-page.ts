@@ -33,15 +33,26 @@ card.on('ready', function () { window.__ready = true; });
 card.on('error', function (e) { window.__mountError = e.code; });
 window.tokenize = function (options) {
   return card.tokenize(options).then(function (r) {
-    document.getElementById('result').textContent = 'token ' + r.token + ' ' + r.brand + ' ' + r.last4;
+    document.getElementById('result').textContent = 'tokenize() → ' + r.token + ' (' + r.brand + ' ···· ' + r.last4 + ')';
     return { ok: true, result: r };
   }, function (e) {
-    document.getElementById('result').textContent = 'error ' + e.code;
+    document.getElementById('result').textContent = 'tokenize() rejected: ' + e.code;
     return { ok: false, error: { code: e.code, message: e.message, param: e.param } };
   });
 };
 document.getElementById('pay').addEventListener('click', function () { window.tokenize({}); });
 </script></body></html>`;
+}
+
+/**
+ * A page that embeds the card frame by hand, claiming another origin (one the merchant allowed) in
+ * `origin`: the frame's CSP `frame-ancestors` must make the browser refuse to show it.
+ */
+export function forgedFramePage(tessera: string, publicKey: string, claimedOrigin: string): string {
+  const src = `${tessera}/elements/v1/card-frame?key=${encodeURIComponent(publicKey)}&origin=${encodeURIComponent(claimedOrigin)}&locale=en`;
+  return `<!doctype html><html><head><meta charset="utf-8"><title>Forged</title></head><body>
+<script>window.__messages = []; window.addEventListener('message', function (e) { window.__messages.push(JSON.stringify(e.data)); });</script>
+<iframe id="forged" src="${src}" width="400" height="300"></iframe></body></html>`;
 }
 
 /** Serves `html(url)` for every GET on a fresh port of localhost. */
