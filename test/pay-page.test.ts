@@ -66,6 +66,13 @@ for (const engine of ENGINES) {
       const page = await t.app.inject({ method: 'GET', url: `/pay/${o.id}?lang=en` });
       assert.match(page.body, /Payment received/);
       assert.doesNotMatch(page.body, /id="card"/);
+      const refund = await call(t, m.jwt, 'POST', `/api/orders/${o.id}/refunds`, { body: { amount: 1 } });
+      assert.equal(refund.status, 201, refund.text);
+      assert.match((await t.app.inject({ method: 'GET', url: `/pay/${o.id}?lang=es` })).body, /Este pedido se pagó y se reembolsó en parte\./);
+      assert.equal((await call(t, m.jwt, 'POST', `/api/orders/${o.id}/refunds`, {})).status, 201);
+      const refunded = (await t.app.inject({ method: 'GET', url: `/pay/${o.id}?lang=en` })).body;
+      assert.match(refunded, /<h2>Order refunded<\/h2>/);
+      assert.match(refunded, /This order was refunded\./);
       const refusedFrame = await t.app.inject({ method: 'GET', url: `/elements/v1/card-frame?order=${o.id}&origin=${encodeURIComponent(SELF)}`, headers: { host: '127.0.0.1:8080' } });
       assert.equal(refusedFrame.statusCode, 403);
     });

@@ -39,7 +39,7 @@ function payPage(order: OrderView, merchant: string, locale: Locale): string {
 <p class="secure">${escapeHtml(t.secured)}</p>`;
   } else {
     const text = order.status === 'paid' ? t.paid_text.replace('{number}', order.number) : order.status === 'refunded' ? t.refunded : t.partially_refunded;
-    action = `<div class="result ${escapeHtml(order.status)}" id="result"><h2>${escapeHtml(order.status === 'paid' ? t.paid : t.already_paid)}</h2><p>${escapeHtml(text)}</p></div>`;
+    action = `<div class="result ${escapeHtml(order.status)}" id="result"><h2>${escapeHtml(order.status === 'refunded' ? t.refunded_title : t.paid)}</h2><p>${escapeHtml(text)}</p></div>`;
   }
   const config = { order: order.id, locale, strings: t, paidText: t.paid_text.replace('{number}', order.number) };
   return `<!doctype html>
