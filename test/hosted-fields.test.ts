@@ -212,6 +212,9 @@ for (const engine of ENGINES) {
       assert.match(res.body, /window\.Tessera/);
       const frameJs = await t.app.inject({ method: 'GET', url: '/elements/v1/card-frame.js' });
       assert.equal(frameJs.headers['cross-origin-resource-policy'], 'same-origin');
+      const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+      assert.deepEqual(spec.paths['/elements/v1/tokens'].post.security, [{ publishableKey: [] }]);
+      assert.ok(spec.paths['/api/merchant/settings'].patch, 'the settings are documented');
     });
   });
 
