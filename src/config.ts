@@ -60,6 +60,10 @@ export interface Config {
   authFailuresWindowMs: number;
   /** `TESSERA_DASHBOARD_SESSION_TTL_S`: how long an operator's dashboard session lasts. Default 28800 (8 hours). */
   dashboardSessionTtlMs: number;
+  /** `TESSERA_ELEMENTS_RATE_MAX`: tokenizations per client IP and publishable key (hosted fields), and payments per IP and order (hosted payment page), per window before 429. Default 30. */
+  elementsRateMax: number;
+  /** `TESSERA_ELEMENTS_RATE_WINDOW_S`: the window of `elementsRateMax`. Default 60. */
+  elementsRateWindowMs: number;
 }
 
 export class ConfigError extends Error {
@@ -116,6 +120,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authFailuresMax: int(env, 'TESSERA_AUTH_FAILURES_MAX', 10, 1),
     authFailuresWindowMs: int(env, 'TESSERA_AUTH_FAILURES_WINDOW_S', 900, 1) * 1000,
     dashboardSessionTtlMs: int(env, 'TESSERA_DASHBOARD_SESSION_TTL_S', 28_800, 1) * 1000,
+    elementsRateMax: int(env, 'TESSERA_ELEMENTS_RATE_MAX', 30, 1),
+    elementsRateWindowMs: int(env, 'TESSERA_ELEMENTS_RATE_WINDOW_S', 60, 1) * 1000,
   };
 }
 

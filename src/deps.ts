@@ -36,6 +36,7 @@ import { createAuditService } from './services/audit.ts';
 import { createOperatorService } from './services/operators.ts';
 import { createDashboardService } from './services/dashboard.ts';
 import { createIssuerTimeline } from './sandbox/issuer-timeline.ts';
+import { createElementsService } from './services/elements.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -76,7 +77,8 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   const nudge = () => worker.nudge();
 
   const auth = createAuthService({ db, jwtKey: deriveKey(master, 'merchant-jwt'), now });
-  const merchants = createMerchantService({ db, vault, audit, now });
+  const elements = createElementsService({ db, now, livemode: config.env === 'production' });
+  const merchants = createMerchantService({ db, vault, audit, now, elements });
   const customers = createCustomerService({ db, vault, now, pendingCvcMs: config.tempTokenTtlMs });
   const tokens = createTokenService({
     db,
@@ -196,7 +198,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     metrics,
     batchScheduler,
     audit,
-    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, ...issuerFace, operators, dashboard },
+    services: { auth, merchants, elements, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, ...issuerFace, operators, dashboard },
     async close() {
       await worker.stop();
       await notifications.close();

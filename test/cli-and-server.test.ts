@@ -65,6 +65,7 @@ for (const engine of ENGINES) {
       assert.deepEqual(Object.keys(merchant).filter((k) => ['id', 'publicKey', 'privateKey', 'webhookSecret'].includes(k)).length, 4);
       assert.match(merchant.id, /^[0-9a-f]{24}$/);
       assert.match(merchant.webhookSecret, /^whsec_[A-Za-z0-9+/=]+$/);
+      assert.match((merchant as { publishableKey?: string }).publishableKey ?? '', /^pk_test_[0-9a-f]{32}$/, 'the publishable key of hosted card fields');
       assert.equal(res.stdout.trim().split('\n').length, 1);
     });
 

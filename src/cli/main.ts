@@ -95,13 +95,14 @@ export async function main(argv: string[]): Promise<number> {
         const m = await deps.services.merchants.create({ name, notificationUrl: typeof notifyUrl === 'string' ? notifyUrl : undefined });
         output(
           values.json === true,
-          { id: m.id, name: m.name, publicKey: m.publicKey, privateKey: m.privateKey, webhookSecret: m.webhookSecret, notificationUrl: m.notificationUrl },
+          { id: m.id, name: m.name, publicKey: m.publicKey, privateKey: m.privateKey, webhookSecret: m.webhookSecret, notificationUrl: m.notificationUrl, publishableKey: m.publishableKey },
           [
             `Merchant created: ${m.name}`,
             `  id:            ${m.id}`,
             `  publicKey:     ${m.publicKey}`,
             `  privateKey:    ${m.privateKey}`,
             `  webhookSecret: ${m.webhookSecret}`,
+            `  publishableKey: ${m.publishableKey} (hosted card fields; also at GET /api/merchant/settings)`,
             '',
             'The private key and webhook secret are shown only now: store them safely.',
           ].join('\n'),

@@ -106,6 +106,13 @@ export const ERROR_STATUS = {
   idempotency_key_reused: 409,
   /** A request with this `Idempotency-Key` is still being processed: retry shortly. */
   idempotency_key_in_use: 409,
+  // Hosted card fields and the hosted payment page (`/elements/v1`, `/pay`).
+  /** `allowed_origins` holds something that is not a bare `https://host[:port]` origin (http only for loopback). */
+  invalid_origin: 400,
+  /** A publishable key used from an origin the merchant did not allow (or outside Tessera's card frame). */
+  origin_not_allowed: 403,
+  /** The order is paid, refunded, or has a payment in flight: the hosted page cannot pay it. */
+  order_not_payable: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -18,6 +18,8 @@ import { installAuthThrottle } from './auth-throttle.ts';
 import { installSecurityHeaders } from './security-headers.ts';
 import { installOperations, operationsRoutes } from './operations.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
+import { elementsRoutes } from './routes/elements.ts';
+import { merchantSettingsRoutes } from './routes/merchant-settings.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -79,6 +81,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
           merchantKeys: { type: 'http', scheme: 'basic', description: 'publicKey:privateKey' },
           merchantJwt: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'The JWT from /api/authorizations/token, with or without `Bearer `.' },
           cofApiKey: { type: 'apiKey', in: 'header', name: 'authorization', description: '`APIKEY <privateKey>` (network tokenization and sandbox faces).' },
+          publishableKey: { type: 'http', scheme: 'bearer', description: 'A publishable key (`pk_test_…`): only from Tessera\'s card frame, for an allowed origin (`Tessera-Parent-Origin`).' },
           issuerBearer: { type: 'http', scheme: 'bearer', description: 'The access_token from POST /authz/v1/oauth2/token (issuer face; errors `{errorCode, errorDescription, field, requestId}`, OAuth errors `{error, error_description}`).' },
         },
       },
@@ -104,6 +107,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(orderRoutes(deps), { prefix: '/api' });
   await app.register(auditRoutes(deps), { prefix: '/api' });
   await app.register(payPageRoutes(deps));
+  // Hosted card fields (issue 7): the publishable key's settings, tessera.js, the card frame.
+  await app.register(merchantSettingsRoutes(deps), { prefix: '/api' });
+  await app.register(elementsRoutes(deps), { prefix: '/elements/v1' });
   await app.register(issuerAuthzRoutes(deps), { prefix: '/authz/v1' });
   await app.register(bankingRoutes(deps), { prefix: '/banking/v1' });
   return app;

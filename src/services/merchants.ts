@@ -6,6 +6,7 @@ import { newObjectId } from '../domain/tokens.ts';
 import type { Db } from '../storage/database.ts';
 import { findMerchant, insertMerchant, setMerchantStatus, updateMerchant } from '../storage/repos/merchants.ts';
 import type { AuditService } from './audit.ts';
+import type { ElementsService } from './elements.ts';
 import { sha256Hex } from '../vault/master-key.ts';
 import type { Vault } from '../vault/vault.ts';
 
@@ -15,6 +16,8 @@ export interface MerchantServiceDeps {
   /** Records a crypto-shredding. Optional so that callers without an audit log still build. */
   audit?: AuditService | undefined;
   now: () => number;
+  /** Gives each new merchant its publishable key (hosted card fields). Optional for callers without them. */
+  elements?: Pick<ElementsService, 'createKey'> | undefined;
 }
 
 /** What merchant creation shows once: the private key and webhook secret are not retrievable later. */
@@ -25,6 +28,8 @@ export interface CreatedMerchant {
   privateKey: string;
   webhookSecret: string;
   notificationUrl: string | null;
+  /** For hosted card fields in browsers (public by design); also at `GET /api/merchant/settings`. */
+  publishableKey: string | null;
 }
 
 /** A merchant's public key set: RSA keys with a `kid`, to which transaction credentials are encrypted. */
@@ -118,6 +123,7 @@ export function createMerchantService(deps: MerchantServiceDeps) {
       const privateKey = 'sk_' + randomBytes(24).toString('hex');
       const webhookSecret = 'whsec_' + randomBytes(24).toString('base64');
       const notificationUrl = input.notificationUrl === undefined ? null : validateNotificationUrl(input.notificationUrl, 'notify-url');
+      let publishableKey: string | null = null;
       await deps.db.kysely.transaction().execute(async (trx) => {
         await deps.vault.createTenantKeys(trx, id, now);
         const webhookSecretCt = await deps.vault.encrypt(id, webhookSecret, webhookSecretAad(id), trx);
@@ -132,8 +138,9 @@ export function createMerchantService(deps: MerchantServiceDeps) {
           created_at: now,
           jwks: null,
         });
+        if (deps.elements) publishableKey = await deps.elements.createKey(trx, id, now);
       });
-      return { id, name: input.name, publicKey, privateKey, webhookSecret, notificationUrl };
+      return { id, name: input.name, publicKey, privateKey, webhookSecret, notificationUrl, publishableKey };
     },
 
     settings,

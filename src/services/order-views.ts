@@ -16,10 +16,17 @@ export interface OrderView {
   notify_url: string | null;
   installments: number | null;
   fixed_installments: boolean;
+  /** Plans the hosted payment page offers; null: a single payment only. */
+  installment_options: InstallmentOptions | null;
   payment: PaymentView | null;
   created_at: string;
   updated_at: string;
   paid_at: string | null;
+}
+
+export interface InstallmentOptions {
+  installments: number[];
+  fixed_installments: boolean;
 }
 
 export interface PaymentView {
@@ -65,6 +72,7 @@ export function orderView(row: OrderRow, publicUrl: string): OrderView {
     notify_url: row.notify_url,
     installments: row.installments,
     fixed_installments: row.fixed_installments === 1,
+    installment_options: row.installment_options ? (JSON.parse(row.installment_options) as InstallmentOptions) : null,
     payment:
       row.payment_status === null
         ? null

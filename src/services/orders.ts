@@ -7,7 +7,7 @@ import { newObjectId, tokenTypeOf, type TokenType } from '../domain/tokens.ts';
 import type { Acquirer } from '../domain/network.ts';
 import type { Db } from '../storage/database.ts';
 import { deleteJobByKey, enqueueJob } from '../storage/repos/jobs.ts';
-import { completeRefund, findOrder, findOrderById, findRefund, insertOrder, insertRefund, listOrders, lockOrder, settleOrderPayment, updateOrder, type OrderRefundRow, type OrderRow } from '../storage/repos/orders.ts';
+import { completeRefund, findOrder, findOrderById, findRefund, insertOrder, insertRefund, listOrders, lockOrder, settleOrderPayment, startOrderPayment, updateOrder, type OrderRefundRow, type OrderRow } from '../storage/repos/orders.ts';
 import { findToken, useTemporaryToken } from '../storage/repos/tokens.ts';
 import { sha256Hex } from '../vault/master-key.ts';
 import type { Vault } from '../vault/vault.ts';
@@ -15,7 +15,7 @@ import type { CustomerService } from './customers.ts';
 import { validateNotificationUrl } from './merchants.ts';
 import type { OrderPaymentService } from './order-payments.ts';
 import { tokenAad, tokenCvcAad } from './tokens.ts';
-import { orderView, refundView, type OrderView, type RefundView } from './order-views.ts';
+import { orderView, refundView, type InstallmentOptions, type OrderView, type RefundView } from './order-views.ts';
 import type { WebhookService } from './webhooks.ts';
 import type { AuditService } from './audit.ts';
 
@@ -46,6 +46,8 @@ export interface CreateOrderInput {
   notify_url?: string | undefined;
   redirect_url?: string | undefined;
   token?: string | undefined;
+  /** Plans the hosted payment page offers (months 3, 6, 9, 12, 18). */
+  installment_options?: { installments: number[]; fixed_installments?: boolean | undefined } | undefined;
 }
 
 /** A declined payment is an expected outcome: the order exists (`created`) and the decline is a value. */
@@ -116,6 +118,36 @@ export function createOrderService(deps: OrderServiceDeps) {
     });
   }
 
+  /** Authorize + capture for an order whose payment is `pending`, then settle it (paid, or declined and left `created`). */
+  async function payAndSettle(merchantId: string, row: OrderRow, paying: PayingToken, subs: Awaited<ReturnType<WebhookService['subscriptions']>>): Promise<CreateOrderOutcome> {
+    const result = await deps.payments.pay({
+      merchantId,
+      orderId: row.id,
+      reference: row.payment_reference!,
+      card: paying.card,
+      cvc: paying.cvc,
+      amount: row.total,
+      currency: row.currency,
+      networkTokenId: paying.networkTokenId,
+    });
+    const after = deps.now();
+    const settled: OrderRow =
+      result.status === 'captured'
+        ? { ...row, status: 'paid', payment_status: 'captured', authorization_id: result.authorizationId, credential: result.credential, captured_amount: row.total, paid_at: after, updated_at: after }
+        : { ...row, payment_status: 'declined', authorization_id: result.authorizationId, credential: result.credential, decline_code: result.reason, updated_at: after };
+    let queued = 0;
+    await k.transaction().execute(async (trx) => {
+      const { id: _id, ...patch } = settled;
+      if (!(await settleOrderPayment(trx, row.id, patch))) return;
+      if (result.status !== 'captured') return;
+      const data = view(settled);
+      queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.confirmation', data);
+      queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.update', data, row.notify_url);
+    });
+    if (queued > 0) deps.nudge();
+    return result.status === 'captured' ? { ok: true, order: view(settled) } : { ok: false, decline: result.reason, order: view(settled) };
+  }
+
   return {
     async create(merchantId: string, input: CreateOrderInput): Promise<CreateOrderOutcome> {
       const now = deps.now();
@@ -157,6 +189,9 @@ export function createOrderService(deps: OrderServiceDeps) {
         created_at: now,
         updated_at: now,
         paid_at: null,
+        installment_options: input.installment_options
+          ? JSON.stringify({ installments: [...input.installment_options.installments].sort((a, b) => a - b), fixed_installments: input.installment_options.fixed_installments ?? false })
+          : null,
       };
       const subs = await deps.webhooks.subscriptions(merchantId);
       let queued = 0;
@@ -172,33 +207,48 @@ export function createOrderService(deps: OrderServiceDeps) {
       });
       if (queued > 0 || paying?.upgrade) deps.nudge();
       if (!paying) return { ok: true, order: view(row) };
+      return payAndSettle(merchantId, row, paying, subs);
+    },
 
-      const result = await deps.payments.pay({
-        merchantId,
-        orderId: row.id,
-        reference: row.payment_reference!,
-        card: paying.card,
-        cvc: paying.cvc,
-        amount: row.total,
-        currency,
-        networkTokenId: paying.networkTokenId,
-      });
-      const after = deps.now();
-      const settled: OrderRow =
-        result.status === 'captured'
-          ? { ...row, status: 'paid', payment_status: 'captured', authorization_id: result.authorizationId, credential: result.credential, captured_amount: row.total, paid_at: after, updated_at: after }
-          : { ...row, payment_status: 'declined', authorization_id: result.authorizationId, credential: result.credential, decline_code: result.reason, updated_at: after };
-      queued = 0;
+    /**
+     * Pays an unpaid order (`created`, no payment in flight) with a vault token: the hosted
+     * payment page's path. The token's installment plan must be one the order offers.
+     */
+    async pay(merchantId: string, id: string, token: string): Promise<CreateOrderOutcome> {
+      const now = deps.now();
+      const order = await own(merchantId, id);
+      const paying = await payingToken(merchantId, token, now);
+      if (paying.installments !== null) {
+        const offered = order.installment_options ? (JSON.parse(order.installment_options) as InstallmentOptions) : null;
+        const fixed = paying.fixedInstallments === 1;
+        if (!offered || !offered.installments.includes(paying.installments) || offered.fixed_installments !== fixed) {
+          throw new TesseraError('invalid_installments', 'installments must be one of the plans the order offers.', 'installments');
+        }
+      }
+      const patch = {
+        installments: paying.installments,
+        fixed_installments: paying.fixedInstallments,
+        token_type: paying.type,
+        brand: paying.brand,
+        last4: paying.last4,
+        payment_status: 'pending',
+        payment_reference: 'pay_' + randomBytes(12).toString('hex'),
+        authorization_id: null,
+        credential: null,
+        decline_code: null,
+        updated_at: now,
+      };
       await k.transaction().execute(async (trx) => {
-        const { id: _id, ...patch } = settled;
-        if (!(await settleOrderPayment(trx, row.id, patch))) return;
-        if (result.status !== 'captured') return;
-        const data = view(settled);
-        queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.confirmation', data);
-        queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.update', data, notifyUrl);
+        if (!(await startOrderPayment(trx, merchantId, id, patch))) {
+          throw new TesseraError('order_not_payable', order.status === 'created' ? 'A payment of this order is in progress.' : `The order is ${order.status}.`, 'id');
+        }
+        if (paying.type === 'temporary' && !(await useTemporaryToken(trx, paying.hash, now))) {
+          throw new TesseraError('token_already_used', 'The temporary token was already used for a payment: create a new one.', 'token');
+        }
+        if (paying.upgrade) await deps.payments.requestUpgrade(trx, merchantId, paying.hash, paying.upgrade.fingerprint, now);
       });
-      if (queued > 0) deps.nudge();
-      return result.status === 'captured' ? { ok: true, order: view(settled) } : { ok: false, decline: result.reason, order: view(settled) };
+      if (paying.upgrade) deps.nudge();
+      return payAndSettle(merchantId, { ...order, ...patch }, paying, await deps.webhooks.subscriptions(merchantId));
     },
 
     async get(merchantId: string, id: string): Promise<OrderView> {
@@ -262,10 +312,10 @@ export function createOrderService(deps: OrderServiceDeps) {
       if (order?.authorization_id) await settleRefund(refund, order.authorization_id);
     },
 
-    /** The hosted payment page's view of an order (by id alone: the id is the link's secret). */
-    async forPayPage(id: string): Promise<{ number: string; status: string; total: string; currency: string } | undefined> {
+    /** The hosted payment page's view of an order (by id alone: the id is the link's secret), with its merchant. */
+    async forPayPage(id: string): Promise<{ merchantId: string; order: OrderView } | undefined> {
       const row = /^[0-9a-f]{24}$/.test(id) ? await findOrderById(k, id) : undefined;
-      return row ? { number: row.number, status: row.status, total: toMajor(row.total), currency: row.currency } : undefined;
+      return row ? { merchantId: row.merchant_id, order: view(row) } : undefined;
     },
   };
 }

@@ -298,6 +298,17 @@ export interface Database {
   audit_head: AuditHeadTable;
   operators: OperatorsTable;
   operator_sessions: OperatorSessionsTable;
+  merchant_publishable_keys: MerchantPublishableKeysTable;
+}
+
+/** A merchant's publishable key for hosted card fields (public by design) and the browser origins allowed to use it. */
+export interface MerchantPublishableKeysTable {
+  merchant_id: string;
+  /** `pk_test_…` (sandbox) or `pk_live_…` (production). */
+  publishable_key: string;
+  /** JSON array of origins (`scheme://host[:port]`). */
+  allowed_origins: string;
+  updated_at: number;
 }
 
 /** An order (`/api/orders`). Amounts are integers in minor units; `items` is JSON (prices in minor units). */
@@ -334,6 +345,8 @@ export interface OrdersTable {
   created_at: number;
   updated_at: number;
   paid_at: number | null;
+  /** JSON `{installments: number[], fixed_installments: boolean}`: plans the hosted payment page offers; null = none. */
+  installment_options: string | null;
 }
 
 export interface OrderRefundsTable {

@@ -142,6 +142,8 @@ export interface MerchantCredentials {
   publicKey: string;
   privateKey: string;
   webhookSecret: string;
+  /** Hosted card fields' publishable key. */
+  publishableKey: string | null;
   /** A live authorization token for the merchant face. */
   jwt: string;
 }

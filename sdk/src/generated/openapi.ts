@@ -1466,6 +1466,10 @@ export interface Operations {
           notify_url: string | null;
           installments: number | null;
           fixed_installments: boolean;
+          installment_options: {
+            installments: Array<number>;
+            fixed_installments: boolean;
+          } | null;
           payment: {
             /** `pending`, `captured`, `declined`, or `failed` (interrupted and reversed). */
             status: string;
@@ -1549,6 +1553,13 @@ export interface Operations {
       redirect_url?: string;
       /** A vault token: the order is paid at once (authorize + capture) with its installment settings. */
       token?: string;
+      /** Offered on the hosted payment page (`pay_link`); the choice is recorded in `installments`. */
+      installment_options?: {
+        /** Months the customer may choose from: 3, 6, 9, 12, 18. */
+        installments: Array<3 | 6 | 9 | 12 | 18>;
+        /** `true`: fixed installments (deferred payments); default `false`: interest-free. */
+        fixed_installments?: boolean;
+      };
     };
     responses: {
       201: {
@@ -1574,6 +1585,10 @@ export interface Operations {
         notify_url: string | null;
         installments: number | null;
         fixed_installments: boolean;
+        installment_options: {
+          installments: Array<number>;
+          fixed_installments: boolean;
+        } | null;
         payment: {
           /** `pending`, `captured`, `declined`, or `failed` (interrupted and reversed). */
           status: string;
@@ -1640,6 +1655,10 @@ export interface Operations {
           notify_url: string | null;
           installments: number | null;
           fixed_installments: boolean;
+          installment_options: {
+            installments: Array<number>;
+            fixed_installments: boolean;
+          } | null;
           payment: {
             /** `pending`, `captured`, `declined`, or `failed` (interrupted and reversed). */
             status: string;
@@ -1720,6 +1739,10 @@ export interface Operations {
         notify_url: string | null;
         installments: number | null;
         fixed_installments: boolean;
+        installment_options: {
+          installments: Array<number>;
+          fixed_installments: boolean;
+        } | null;
         payment: {
           /** `pending`, `captured`, `declined`, or `failed` (interrupted and reversed). */
           status: string;
@@ -1824,6 +1847,10 @@ export interface Operations {
           notify_url: string | null;
           installments: number | null;
           fixed_installments: boolean;
+          installment_options: {
+            installments: Array<number>;
+            fixed_installments: boolean;
+          } | null;
           payment: {
             /** `pending`, `captured`, `declined`, or `failed` (interrupted and reversed). */
             status: string;
@@ -2251,6 +2278,235 @@ export interface Operations {
       };
       /** Every error of the merchant face. */
       401: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+    };
+  };
+  /** The hosted payment page's card frame pays the order (same origin only) */
+  "POST /pay/{id}/payments": {
+    path: {
+      id: string;
+    };
+    /** Sent as `application/json`. */
+    body: {
+      number: string;
+      name: string;
+      exp_month: string | number;
+      exp_year: string | number;
+      cvc: string;
+      installments?: 3 | 6 | 9 | 12 | 18;
+    };
+    responses: {
+      200: {
+        status: string;
+        number: string;
+        redirect_url: string | null;
+      };
+      /** Every error of the merchant face. */
+      400: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+      /** Every error of the merchant face. */
+      402: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+      /** Every error of the merchant face. */
+      403: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+      /** Every error of the merchant face. */
+      404: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+      /** Every error of the merchant face. */
+      409: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+      /** Every error of the merchant face. */
+      429: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+    };
+  };
+  /** The publishable key and allowed origins of hosted card fields */
+  "GET /api/merchant/settings": {
+    responses: {
+      200: {
+        /** For `Tessera.card({publicKey})` in browsers: public by design, it can only create tokens through the card frame. */
+        publishable_key: string;
+        /** Origins whose pages may embed the card frame with the publishable key. */
+        allowed_origins: Array<string>;
+      };
+      /** Every error of the merchant face. */
+      401: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+    };
+  };
+  /** Set the origins whose pages may embed the card frame with the publishable key */
+  "PATCH /api/merchant/settings": {
+    /** Sent as `application/json`. */
+    body: {
+      /** The whole list (it replaces the previous one): `https://host[:port]` each, no path or wildcard; `http://` only for localhost, 127.0.0.1 and [::1]. */
+      allowed_origins?: Array<string>;
+    };
+    responses: {
+      200: {
+        /** For `Tessera.card({publicKey})` in browsers: public by design, it can only create tokens through the card frame. */
+        publishable_key: string;
+        /** Origins whose pages may embed the card frame with the publishable key. */
+        allowed_origins: Array<string>;
+      };
+      /** Every error of the merchant face. */
+      400: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+      /** Every error of the merchant face. */
+      401: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+    };
+  };
+  /**
+   * The card frame's tokenization with a publishable key (only from Tessera's frame on an allowed origin)
+   *
+   * `Authorization: Bearer <publishable key>` and `Tessera-Parent-Origin: <the page embedding the frame>`. Creates a temporary token, or a permanent one after the validation hold (`tokenization: true`), with the rules of `POST /api/tokens`. Never reads, lists or deletes anything.
+   */
+  "POST /elements/v1/tokens": {
+    /** Sent as `application/json`. */
+    body: {
+      number: string;
+      name: string;
+      exp_month: string | number;
+      exp_year: string | number;
+      cvc: string;
+      /** `true`: permanent token after the validation hold. */
+      tokenization?: boolean;
+      installments?: 3 | 6 | 9 | 12 | 18;
+      fixed_installments?: boolean;
+    };
+    responses: {
+      201: {
+        token: string;
+        brand: string;
+        last4: string;
+      };
+      /** Every error of the merchant face. */
+      400: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+      /** Every error of the merchant face. */
+      401: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+      /** Every error of the merchant face. */
+      402: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+      /** Every error of the merchant face. */
+      403: {
+        /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
+        code: string;
+        message: string;
+        /** The request field at fault, when there is one. */
+        param: string | null;
+        request_id: string;
+        /** For 402 answers: why the card network declined. */
+        decline_code?: string;
+      };
+      /** Every error of the merchant face. */
+      429: {
         /** Stable error code, e.g. `invalid_number`, `insufficient_funds`, `token_expired`. */
         code: string;
         message: string;

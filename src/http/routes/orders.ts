@@ -124,17 +124,5 @@ export const orderRoutes = (deps: Deps): FastifyPluginAsync =>
     );
   };
 
-/** The hosted payment page (a placeholder: issue 7 builds the page). No auth: the order id is the link. */
-export const payPageRoutes = (deps: Deps): FastifyPluginAsync =>
-  async (app) => {
-    app.get('/pay/:id', { schema: { hide: true } }, async (request, reply) => {
-      const { id } = request.params as { id: string };
-      const order = await deps.services.orders.forPayPage(id);
-      if (!order) throw new TesseraError('order_not_found', 'No such order.', 'id');
-      const text = order.status === 'created' ? `Pay ${order.total} ${order.currency} for order ${order.number}: the payment page is coming soon.` : `Order ${order.number} is ${order.status}.`;
-      return reply
-        .type('text/html; charset=utf-8')
-        .header('cache-control', 'no-store')
-        .send(`<!doctype html><html lang="en"><meta charset="utf-8"><title>Tessera payment</title><p>${text}</p></html>`);
-    });
-  };
+/** The hosted payment page behind `pay_link` (issue 7): `src/http/routes/pay-page.ts`. */
+export { payPageRoutes } from './pay-page.ts';

@@ -19,6 +19,20 @@ export const OrderItemBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** Installment plans the hosted payment page offers the customer (besides a single payment). */
+export const InstallmentOptions = Type.Object(
+  {
+    installments: Type.Array(Type.Union([Type.Literal(3), Type.Literal(6), Type.Literal(9), Type.Literal(12), Type.Literal(18)]), {
+      minItems: 1,
+      maxItems: 5,
+      uniqueItems: true,
+      description: 'Months the customer may choose from: 3, 6, 9, 12, 18.',
+    }),
+    fixed_installments: Type.Optional(Type.Boolean({ description: '`true`: fixed installments (deferred payments); default `false`: interest-free.' })),
+  },
+  { additionalProperties: false, description: 'Offered on the hosted payment page (`pay_link`); the choice is recorded in `installments`.' },
+);
+
 export const OrderBody = Type.Object(
   {
     customer_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
@@ -29,6 +43,7 @@ export const OrderBody = Type.Object(
     token: Type.Optional(
       Type.String({ minLength: 1, maxLength: 64, description: 'A vault token: the order is paid at once (authorize + capture) with its installment settings.' }),
     ),
+    installment_options: Type.Optional(InstallmentOptions),
   },
   { additionalProperties: false },
 );
@@ -48,6 +63,7 @@ export const Order = Type.Object(
     notify_url: Nullable(Type.String()),
     installments: Nullable(Type.Integer()),
     fixed_installments: Type.Boolean(),
+    installment_options: Nullable(Type.Object({ installments: Type.Array(Type.Integer()), fixed_installments: Type.Boolean() })),
     payment: Nullable(
       Type.Object({
         status: Type.String({ description: '`pending`, `captured`, `declined`, or `failed` (interrupted and reversed).' }),

@@ -39,6 +39,22 @@ export async function settleOrderPayment(db: Executor, id: string, patch: Update
   return Number(r.numUpdatedRows) > 0;
 }
 
+/**
+ * Starts a payment of an unpaid order: only an order still `created` with no payment in flight
+ * changes (a conditional update, so two concurrent payments cannot both start, on either engine).
+ */
+export async function startOrderPayment(db: Executor, merchantId: string, id: string, patch: Updateable<OrdersTable>): Promise<boolean> {
+  const r = await db
+    .updateTable('orders')
+    .set(patch)
+    .where('merchant_id', '=', merchantId)
+    .where('id', '=', id)
+    .where('status', '=', 'created')
+    .where((eb) => eb.or([eb('payment_status', 'is', null), eb('payment_status', '<>', 'pending')]))
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
 /** Newest first, keyset-paginated on (created_at, id). */
 export async function listOrders(
   db: Executor,
