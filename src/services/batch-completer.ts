@@ -82,7 +82,9 @@ export class BatchCompleter {
           t,
         );
         for (const { record: r, outcome: o } of items) {
-          if (!written.has(r.id)) continue;
+          // Once per record: the same record can be in one group twice (its lease expired and this
+          // process took it again); the UPDATE wrote it once, so it is counted and notified once.
+          if (!written.delete(r.id)) continue;
           let b = batches.get(r.batch_pk);
           if (!b) {
             const row = await findBatchById(trx, r.batch_pk);
