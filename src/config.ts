@@ -58,6 +58,12 @@ export interface Config {
   authFailuresMax: number;
   /** `TESSERA_AUTH_FAILURES_WINDOW_S`: the window of `authFailuresMax`. Default 900 (15 minutes). */
   authFailuresWindowMs: number;
+  /** `TESSERA_KEY_VERSION_TTL_S`: how long a process trusts a tenant's active data-key version from memory; a data rotation waits twice this before deleting old versions. Default 60. */
+  keyVersionTtlMs: number;
+  /** `TESSERA_JWKS_GRACE_S`: how long a rotated-out `/cof/v1/keys` or `/banking/v1/keys` key still decrypts before it is retired automatically. Default 604800 (7 days). */
+  jwksGraceMs: number;
+  /** `TESSERA_KEY_ROTATION_BATCH`: rows re-encrypted per step of a data rotation. Default 200. */
+  keyRotationBatch: number;
 }
 
 export class ConfigError extends Error {
@@ -113,6 +119,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batchInboxPollMs: int(env, 'TESSERA_BATCH_INBOX_POLL_MS', 2000, 10),
     authFailuresMax: int(env, 'TESSERA_AUTH_FAILURES_MAX', 10, 1),
     authFailuresWindowMs: int(env, 'TESSERA_AUTH_FAILURES_WINDOW_S', 900, 1) * 1000,
+    keyVersionTtlMs: int(env, 'TESSERA_KEY_VERSION_TTL_S', 60, 1) * 1000,
+    jwksGraceMs: int(env, 'TESSERA_JWKS_GRACE_S', 604_800, 1) * 1000,
+    keyRotationBatch: int(env, 'TESSERA_KEY_ROTATION_BATCH', 200, 1),
   };
 }
 

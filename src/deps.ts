@@ -3,7 +3,8 @@ import { createHmac, createSecretKey } from 'node:crypto';
 import { loadConfig, sqlitePath, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase, migrateToLatest, type Db } from './storage/database.ts';
-import { deriveKey, loadMasterKey } from './vault/master-key.ts';
+import { deriveKey, masterKeyFrom } from './vault/master-key.ts';
+import { LocalKeyEncryptionKeys } from './vault/kek.ts';
 import { Vault } from './vault/vault.ts';
 import { SandboxAcquirer } from './sandbox/acquirer.ts';
 import { Worker, type TaskHandler } from './jobs/worker.ts';
@@ -41,7 +42,8 @@ import { createAuditService } from './services/audit.ts';
 export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Logger; config?: Config } = {}) {
   const config = options.config ?? loadConfig(options.env);
   const log = options.logger ?? createLogger(config.logLevel);
-  const master = loadMasterKey({
+  // The KMS holding the master key (KEK) versions: the local env/file one (docs/keys.md).
+  const kek = new LocalKeyEncryptionKeys({
     configured: config.masterKey,
     dataDir: config.dataDir,
     env: config.env,
@@ -53,7 +55,9 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   const metrics = createMetrics({ jobQueue: jobQueueReader(db) });
 
   const now = () => Date.now();
-  const vault = new Vault(db.kysely, master);
+  const vault = new Vault(db.kysely, kek, { activeVersionTtlMs: config.keyVersionTtlMs });
+  // Purpose-bound keys derive from the root secret, which survives master-key rotations unchanged.
+  const master = masterKeyFrom(await vault.rootSecret(now()));
   // Every access to card data is recorded in a hash chain keyed by the master key (docs/security.md).
   const audit = createAuditService({ db, keys: [{ id: master.id, key: createSecretKey(deriveKey(master, 'audit-chain')) }], now });
   // A KeyObject made once: a raw Buffer key costs a KeyObject per HMAC (~20 µs), on every payment.

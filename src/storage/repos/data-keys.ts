@@ -40,3 +40,100 @@ export async function findDataKey(
     .where('version', '=', version)
     .executeTakeFirst();
 }
+
+/** Inserts unless that tenant/purpose/version exists (two processes racing). Returns whether it inserted. */
+export async function insertDataKeyIfAbsent(db: Executor, row: DataKeyRow): Promise<boolean> {
+  const r = await db
+    .insertInto('data_keys')
+    .values(row)
+    .onConflict((oc) => oc.columns(['tenant_id', 'purpose', 'version']).doNothing())
+    .executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+/** After a data rotation: older versions still decrypt but encrypt nothing new (`retiring`). */
+export async function retireOlderDataKeys(db: Executor, tenantId: string, purpose: string, belowVersion: number): Promise<void> {
+  await db
+    .updateTable('data_keys')
+    .set({ status: 'retiring' })
+    .where('tenant_id', '=', tenantId)
+    .where('purpose', '=', purpose)
+    .where('version', '<', belowVersion)
+    .where('status', '=', 'active')
+    .execute();
+}
+
+/** Data keys (every tenant and purpose) wrapped by another master-key version than `kekId`. */
+export async function listDataKeysNotWrappedBy(db: Executor, kekId: string, limit: number): Promise<DataKeyRow[]> {
+  return db
+    .selectFrom('data_keys')
+    .selectAll()
+    .where('kek_id', '!=', kekId)
+    .orderBy('tenant_id')
+    .orderBy('purpose')
+    .orderBy('version')
+    .limit(limit)
+    .execute();
+}
+
+/** Replaces a key's wrapping, only if the row still holds the wrapping that was read. */
+export async function rewrapDataKey(db: Executor, row: DataKeyRow, kekId: string, wrapped: string): Promise<boolean> {
+  const r = await db
+    .updateTable('data_keys')
+    .set({ kek_id: kekId, wrapped_key: wrapped })
+    .where('tenant_id', '=', row.tenant_id)
+    .where('purpose', '=', row.purpose)
+    .where('version', '=', row.version)
+    .where('wrapped_key', '=', row.wrapped_key)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+/** How many data keys each master-key version (by key-check id) wraps. */
+export async function countDataKeysByKek(db: Executor): Promise<{ kek_id: string; count: number }[]> {
+  const rows = await db
+    .selectFrom('data_keys')
+    .select(['kek_id', (eb) => eb.fn.countAll<number | string | bigint>().as('n')])
+    .groupBy('kek_id')
+    .execute();
+  return rows.map((r) => ({ kek_id: r.kek_id, count: Number(r.n) }));
+}
+
+/** Data-key versions by status (`active`, `retiring`), for `tessera keys status`. */
+export async function countDataKeysByStatus(db: Executor): Promise<{ purpose: string; status: string; count: number }[]> {
+  const rows = await db
+    .selectFrom('data_keys')
+    .select(['purpose', 'status', (eb) => eb.fn.countAll<number | string | bigint>().as('n')])
+    .groupBy(['purpose', 'status'])
+    .execute();
+  return rows.map((r) => ({ purpose: r.purpose, status: r.status, count: Number(r.n) }));
+}
+
+/** Tenants with a data key (merchants and issuers alike), except Tessera's own root. */
+export async function listDataTenants(db: Executor, systemTenant: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('data_keys')
+    .select('tenant_id')
+    .where('purpose', '=', 'data')
+    .where('status', '=', 'active')
+    .where('tenant_id', '!=', systemTenant)
+    .orderBy('tenant_id')
+    .execute();
+  return rows.map((r) => r.tenant_id);
+}
+
+/** Retiring data-key versions of one tenant. */
+export async function listRetiringDataKeys(db: Executor, tenantId: string): Promise<number[]> {
+  const rows = await db
+    .selectFrom('data_keys')
+    .select('version')
+    .where('tenant_id', '=', tenantId)
+    .where('purpose', '=', 'data')
+    .where('status', '=', 'retiring')
+    .execute();
+  return rows.map((r) => r.version);
+}
+
+export async function deleteDataKey(db: Executor, tenantId: string, purpose: string, version: number): Promise<void> {
+  await db.deleteFrom('data_keys').where('tenant_id', '=', tenantId).where('purpose', '=', purpose).where('version', '=', version).execute();
+}
