@@ -34,6 +34,8 @@ import { createBatchWorker } from './services/issuer-batch-worker.ts';
 import { createBatchInbox, TASK_BATCH_INBOX } from './services/batch-inbox.ts';
 import { createMetrics, jobQueueReader } from './observability/metrics.ts';
 import { createAuditService } from './services/audit.ts';
+import { createKeyRotationService, TASK_REENCRYPT, TASK_RETIRE_JWKS } from './services/key-rotation.ts';
+import { enqueueJob } from './storage/repos/jobs.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -102,7 +104,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   handlers.set(TASK_PURGE_EXPIRED, () => tokens.purgeExpired());
 
   // Network tokenization (`/cof/v1`): Tessera's JWE keys, the simulated networks, notifications.
-  const keys = new ServiceKeyRing(db.kysely, deriveKey(master, 'service-keys'), master.id);
+  const keys = new ServiceKeyRing(db.kysely, deriveKey(master, 'service-keys'), master.id, undefined, { graceMs: config.jwksGraceMs });
   await keys.ensureKey();
   const tsp = new SandboxTsp(db, {
     key: deriveKey(master, 'sandbox-tsp'),
@@ -157,7 +159,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   worker.attach(batchScheduler);
   const batches = createBatchService({ db, vault, audit, keys, notifications, log, now, nudge, nudgeBatches: () => batchScheduler.nudge() });
   // The issuer face (`/authz/v1`, `/banking/v1`): EC keys, issuers, cards, tokens, Click to Pay.
-  const issuerKeys = new ServiceKeyRing<EcPublicJwk>(db.kysely, deriveKey(master, 'service-keys'), master.id, EC_RING);
+  const issuerKeys = new ServiceKeyRing<EcPublicJwk>(db.kysely, deriveKey(master, 'service-keys'), master.id, EC_RING, { graceMs: config.jwksGraceMs });
   await issuerKeys.ensureKey();
   const issuers = createIssuerService({ db, vault, notifications, jwtKey: deriveKey(master, 'issuer-jwt'), now, defaultRecordsPerSecond: config.batchRecordsPerS });
   notifications.addSecretSource((tenantId) => issuers.secretOf(tenantId));
@@ -174,6 +176,16 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     handlers.set(TASK_BATCH_INBOX, () => inbox.scan());
     await inbox.ensureJob();
   }
+  // Key management (docs/keys.md): master-key re-wrapping and background data re-encryption.
+  const keyRotation = createKeyRotationService({ db, vault, log, now, nudge, batchSize: config.keyRotationBatch });
+  handlers.set(TASK_REENCRYPT, (payload, job) => keyRotation.process(payload, job));
+  // Rotated-out JWKS keys are retired once their grace period is over (checked at least every minute).
+  handlers.set(TASK_RETIRE_JWKS, async () => {
+    const retired = [...(await keys.retireExpired(now())), ...(await issuerKeys.retireExpired(now()))];
+    if (retired.length > 0) log.info({ kids: retired }, 'JWKS keys retired after their grace period');
+    return { rescheduleAt: now() + Math.min(60_000, config.jwksGraceMs) };
+  });
+  const scheduleKeyJobs = () => enqueueJob(db.kysely, { task: TASK_RETIRE_JWKS, payload: {}, uniqueKey: TASK_RETIRE_JWKS }, now());
   const issuerFace = { issuers, issuerCards, issuerTokens, clickToPay, issuerBatches };
 
   return {
@@ -189,7 +201,9 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     metrics,
     batchScheduler,
     audit,
-    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, ...issuerFace },
+    /** Schedules the recurring JWKS retirement job (serve and worker processes call it). */
+    scheduleKeyJobs,
+    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, keyRotation, ...issuerFace },
     async close() {
       await worker.stop();
       await notifications.close();

@@ -137,3 +137,14 @@ export async function listRetiringDataKeys(db: Executor, tenantId: string): Prom
 export async function deleteDataKey(db: Executor, tenantId: string, purpose: string, version: number): Promise<void> {
   await db.deleteFrom('data_keys').where('tenant_id', '=', tenantId).where('purpose', '=', purpose).where('version', '=', version).execute();
 }
+
+/** Each tenant's active data-key version. */
+export async function listActiveDataVersions(db: Executor): Promise<Map<string, number>> {
+  const rows = await db.selectFrom('data_keys').select(['tenant_id', 'version']).where('purpose', '=', 'data').where('status', '=', 'active').execute();
+  return new Map(rows.map((r) => [r.tenant_id, r.version]));
+}
+
+/** Every retiring data-key version, by tenant. */
+export async function listAllRetiringDataKeys(db: Executor): Promise<{ tenant_id: string; version: number }[]> {
+  return db.selectFrom('data_keys').select(['tenant_id', 'version']).where('purpose', '=', 'data').where('status', '=', 'retiring').execute();
+}
