@@ -7,7 +7,11 @@ import { CARDS, rawCard } from './support/cards.ts';
 import { call, closeAndScan, createMerchant, ENGINES, eventually, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
 import { createOrder, orderBody, permanentToken, temporaryToken } from './support/orders.ts';
 import { cardPayload, cof, createCofMerchant, encryptToTessera } from './support/cof.ts';
-import { encryptForTessera } from './support/issuer.ts';
+import { createIssuer, encryptForTessera, registerCard } from './support/issuer.ts';
+import { randomBytes } from 'node:crypto';
+import { parseMasterKeys } from '../src/vault/kek.ts';
+import { MasterKeyError } from '../src/vault/master-key.ts';
+import { issuerCardAad } from '../src/services/issuer-cards.ts';
 import { Vault } from '../src/vault/vault.ts';
 import { LocalKeyEncryptionKeys } from '../src/vault/kek.ts';
 import { CIPHERTEXT_COLUMNS, nextCiphertexts } from '../src/storage/repos/ciphertexts.ts';
@@ -143,6 +147,8 @@ for (const engine of ENGINES) {
       const psp = await createCofMerchant(t);
       const nt = await cof(t, psp, 'POST', '/cof/v1/tokens', { body: { merchantId: psp.id, encryptedData: await encryptToTessera(t, cardPayload(CARDS.visa)), source: 'ON_FILE' } });
       assert.equal(nt.status, 201, nt.text);
+      const issuer = await createIssuer(t);
+      const issuerCard = await registerCard(t, issuer, CARDS.discover);
 
       // Traffic throughout: new temporary tokens paid at once, and orders paid with tokens made before.
       let stop = false;
@@ -183,6 +189,9 @@ for (const engine of ENGINES) {
       assert.equal(again.body.fingerprint, saved.body.fingerprint, 'fingerprints survive a data rotation');
       const meta = await cof(t, psp, 'GET', `/cof/v1/tokens/${nt.body.tokenId}`);
       assert.equal(meta.status, 200);
+      const icRow = await t.deps.db.kysely.selectFrom('issuer_cards').select('card_ct').where('id', '=', issuerCard.cardId).executeTakeFirstOrThrow();
+      const fresh = new Vault(t.deps.db.kysely, new LocalKeyEncryptionKeys({ configured: undefined, dataDir: t.dataDir, env: 'sandbox', warn: () => {} }));
+      assert.equal((await fresh.decryptCard(issuerTenant(issuer.issuerId), icRow.card_ct, issuerCardAad(issuer.issuerId, issuerCard.cardId))).pan, CARDS.discover);
       // An Idempotency-Key answered before the rotation replays from its re-encrypted stored answer.
       const replay = await createOrder(t, m, orderBody({ token: during[0] }), { 'Idempotency-Key': 'rot-0' });
       assert.equal(replay.status, 201);
@@ -216,18 +225,22 @@ for (const engine of ENGINES) {
       const oldJwe = await encryptToTessera(t, cardPayload(CARDS.mastercard));
       const oldEcJwe = await encryptForTessera(t, { pan: CARDS.visa, exp: '1230' });
       const oldKid = (await call(t, undefined, 'GET', '/cof/v1/keys')).body.keys[0].kid;
-      const rotated = await tessera(['jwks', 'rotate', '--json']);
-      assert.equal(rotated.status, 0, rotated.stderr);
-      assert.equal((await tessera(['jwks', 'rotate', '--face', 'banking', '--json'])).status, 0);
-      assert.equal((await tessera(['jwks', 'rotate', '--face', 'nope'])).status, 2);
-      const newKid = JSON.parse(rotated.stdout).kid;
-      await t.deps.keys.ensureKey(); // reload now rather than after the 60 s cache
-      await t.deps.issuerKeys.ensureKey();
+      // Rotated here, not by the CLI, so the grace period is not eaten by a process start on a busy machine.
+      const newKid = await t.deps.keys.rotate();
+      const newEcKid = await t.deps.issuerKeys.rotate();
       const jwks = (await call(t, undefined, 'GET', '/cof/v1/keys')).body.keys.map((k: { kid: string }) => k.kid);
       assert.deepEqual(jwks, [newKid, oldKid], 'the new kid is published first at once, the old one still');
+      assert.equal((await call(t, undefined, 'GET', '/banking/v1/keys')).body.keys[0].kid, newEcKid);
       const during = await cof(t, psp, 'POST', '/cof/v1/tokens', { body: { merchantId: psp.id, encryptedData: oldJwe, source: 'ON_FILE' } });
       assert.equal(during.status, 201, during.text);
       assert.ok(await t.deps.issuerKeys.decrypt(oldEcJwe));
+      const listed = await tessera(['jwks', 'list', '--face', 'banking', '--json']);
+      assert.equal(listed.status, 0, listed.stderr);
+      const states = JSON.parse(listed.stdout).states as { kid: string; status: string; retireAfter: string | null }[];
+      assert.equal(states[0]!.kid, newEcKid);
+      assert.equal(states[1]!.status, 'decrypt_only');
+      assert.ok(states[1]!.retireAfter, 'the old EC key shows when it will be retired');
+      assert.equal((await tessera(['jwks', 'rotate', '--face', 'nope'])).status, 2);
 
       await t.deps.scheduleKeyJobs();
       await eventually(async () => {
@@ -248,6 +261,96 @@ for (const engine of ENGINES) {
       }, 10_000, 'the old EC key to stop decrypting');
       const fresh = await cof(t, psp, 'POST', '/cof/v1/tokens', { body: { merchantId: psp.id, encryptedData: await encryptToTessera(t, cardPayload(CARDS.mastercard)), source: 'ON_FILE' } });
       assert.equal(fresh.status, 201, fresh.text);
+    });
+  });
+}
+
+describe('TESSERA_MASTER_KEY versions', () => {
+  it('parses vN:<base64> lists (first active, highest) and the bare single-key format as version 1', () => {
+    const a = randomBytes(32).toString('base64');
+    const b = randomBytes(32).toString('base64');
+    assert.deepEqual(parseMasterKeys(a).keys.map((k) => k.version), [1]);
+    const two = parseMasterKeys(`v2:${b},v1:${a}`);
+    assert.deepEqual(two.keys.map((k) => k.version), [2, 1]);
+    assert.equal(two.keys[1]!.key.id, parseMasterKeys(a).keys[0]!.key.id, 'v1 is the same key as the bare format');
+    assert.throws(() => parseMasterKeys(`v1:${a},v2:${b}`), MasterKeyError, 'the active version must be the highest');
+    assert.throws(() => parseMasterKeys(`v2:${b},v2:${a}`), MasterKeyError);
+    assert.throws(() => parseMasterKeys(`v2:${b},${a}`), MasterKeyError);
+    assert.throws(() => parseMasterKeys(`v2:${Buffer.alloc(16).toString('base64')}`), MasterKeyError);
+    for (const bad of [`v1:${a},v2:${b}`, `v2:${b},v2:${a}`]) {
+      try {
+        parseMasterKeys(bad);
+      } catch (err) {
+        assert.ok(!String((err as Error).message).includes(a) && !String((err as Error).message).includes(b), 'errors never echo key material');
+      }
+    }
+  });
+});
+
+for (const engine of ENGINES) {
+  describe(`master-key rotation through TESSERA_MASTER_KEY (production style) on ${engine}`, () => {
+    let t: Instance;
+    const k1 = randomBytes(32).toString('base64');
+    const k2 = randomBytes(32).toString('base64');
+    const out: string[] = [];
+    const tessera = (masterKey: string, args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, ...args], {
+          env: { ...process.env, TESSERA_MASTER_KEY: masterKey, TESSERA_DATA_DIR: t.dataDir, LOG_LEVEL: 'warn', ...(t.databaseUrl ? { DATABASE_URL: t.databaseUrl } : {}) },
+          cwd: ROOT,
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => (stdout += d));
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('close', (status) => {
+          out.push(stdout, stderr);
+          resolve({ status, stdout, stderr });
+        });
+      });
+    before(async () => {
+      t = await startInstance(engine, { TESSERA_MASTER_KEY: k1 });
+    });
+    after(async () => {
+      const text = t.logs.join('\n') + out.join('\n');
+      assert.ok(!text.includes(k1) && !text.includes(k2), 'no master-key material in logs or CLI output');
+      assert.deepEqual(await closeAndScan(t), [], 'no test PAN in the logs or the database');
+    });
+
+    it('never invents a key: the operator adds v2 first, restarts, rotates, retires v1; tokens, JWTs and derived keys survive', async () => {
+      const m: MerchantCredentials = await createMerchant(t, 'Env');
+      const permanent = await permanentToken(t, m);
+
+      const refused = await tessera(k1, ['keys', 'rotate']);
+      assert.equal(refused.status, 1);
+      assert.match(refused.stderr, /openssl rand -base64 32/);
+      assert.match(refused.stderr, /TESSERA_MASTER_KEY=v2:<new>,v1:<…>/);
+
+      t = await t.restart({ TESSERA_MASTER_KEY: `v2:${k2},v1:${k1}` });
+      // Already serving with both versions: new merchants' keys are wrapped by v2, old ones still by v1.
+      const m2 = await createMerchant(t, 'Env2');
+      const status = JSON.parse((await tessera(`v2:${k2},v1:${k1}`, ['keys', 'status', '--json'])).stdout);
+      assert.equal(status.masterKey.active, 2);
+      assert.ok(status.masterKey.versions.find((v: { version: number }) => v.version === 1).dataKeys > 0);
+      assert.equal((await tessera(`v2:${k2},v1:${k1}`, ['keys', 'retire', '--version', '1'])).status, 1, 'v1 still wraps data keys');
+
+      const rotated = await tessera(`v2:${k2},v1:${k1}`, ['keys', 'rotate', '--json']);
+      assert.equal(rotated.status, 0, rotated.stderr);
+      const r = JSON.parse(rotated.stdout);
+      assert.equal(r.added, null);
+      assert.ok(r.rewrapped >= 3, `re-wrapped ${r.rewrapped}`);
+      assert.equal(r.left, 0);
+      const retired = await tessera(`v2:${k2},v1:${k1}`, ['keys', 'retire', '--version', '1', '--json']);
+      assert.equal(retired.status, 0, retired.stderr);
+      assert.match(JSON.parse(retired.stdout).action, /remove it from TESSERA_MASTER_KEY/);
+
+      t = await t.restart({ TESSERA_MASTER_KEY: `v2:${k2}` });
+      // The merchant JWT issued under v1 still verifies: purpose-bound keys come from the root secret, not the KEK.
+      assert.equal((await call(t, m.jwt, 'GET', `/api/tokens/${permanent}`)).status, 200);
+      assert.equal((await createOrder(t, m, orderBody({ token: permanent }))).status, 201);
+      assert.equal((await createOrder(t, m2, orderBody({ token: await temporaryToken(t, m2) }))).status, 201);
+      const rows = await t.deps.db.kysely.selectFrom('data_keys').select('kek_id').execute();
+      assert.ok(rows.every((row) => row.kek_id === t.deps.vault.masterKeyId), 'every data key wrapped by v2');
     });
   });
 }

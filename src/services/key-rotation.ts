@@ -148,7 +148,7 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
       if (state.passStartedAt === 0) state.passStartedAt = deps.now();
       let done = Number(r.done);
       let rewritten = Number(r.rewritten);
-      const active = await listActiveDataVersions(k);
+      let active = await listActiveDataVersions(k);
       const until = Date.now() + sliceMs;
       while (Date.now() < until) {
         const c = CIPHERTEXT_COLUMNS[state.col];
@@ -167,8 +167,16 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
           state.cursor = null;
           continue;
         }
+        // Decrypt and re-encrypt first, then write the batch and its progress in one short transaction.
+        const writes: { key: (string | number)[]; from: string; to: string }[] = [];
+        let reloaded = false;
         for (const row of rows) {
           const tenant = tenantOf(c, row.tenant);
+          if (!active.has(tenant) && !reloaded) {
+            // A tenant created since this run began.
+            active = await listActiveDataVersions(k);
+            reloaded = true;
+          }
           const target = active.get(tenant);
           if (target === undefined) {
             state.stuck[tenant] = (state.stuck[tenant] ?? 0) + 1;
@@ -177,12 +185,11 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
           if (versionOf(row.ct) === target) continue;
           const aad = aadOf(c, row.row);
           try {
-            const plaintext = await deps.vault.decrypt(tenant, row.ct, aad);
-            const fresh = await deps.vault.encrypt(tenant, plaintext, aad);
-            // A stale in-memory active version would re-encrypt under an old key: leave it for the next pass.
-            if (versionOf(fresh) !== target) continue;
-            if (await replaceCiphertext(k, c, row.key, row.ct, fresh)) {
-              rewritten++;
+            const fresh = await deps.vault.encrypt(tenant, await deps.vault.decrypt(tenant, row.ct, aad), aad);
+            if (versionOf(fresh) === target) writes.push({ key: row.key, from: row.ct, to: fresh });
+            else {
+              // A stale in-memory active version: forget it, and make this pass unclean so another follows.
+              deps.vault.forgetTenant(tenant);
               state.passRewritten++;
             }
           } catch (err) {
@@ -192,7 +199,16 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
         }
         done += rows.length;
         state.cursor = rows[rows.length - 1]!.key;
-        await updateKeyRotation(k, id, { state: JSON.stringify(state), done, rewritten, updated_at: deps.now() });
+        await k.transaction().execute(async (trx) => {
+          for (const w of writes) {
+            // Only if the row still holds what was read (a concurrent change wins; the next pass sees it).
+            if (await replaceCiphertext(trx, c, w.key, w.from, w.to)) {
+              rewritten++;
+              state.passRewritten++;
+            }
+          }
+          await updateKeyRotation(trx, id, { state: JSON.stringify(state), done, rewritten, updated_at: deps.now() });
+        });
       }
       return { rescheduleAt: deps.now() };
     },
