@@ -10,7 +10,7 @@ import {
   findRunningKeyRotation,
   insertKeyRotation,
   nextCiphertexts,
-  replaceCiphertext,
+  replaceCiphertexts,
   updateKeyRotation,
   type CiphertextColumn,
 } from '../storage/repos/ciphertexts.ts';
@@ -200,13 +200,10 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
         done += rows.length;
         state.cursor = rows[rows.length - 1]!.key;
         await k.transaction().execute(async (trx) => {
-          for (const w of writes) {
-            // Only if the row still holds what was read (a concurrent change wins; the next pass sees it).
-            if (await replaceCiphertext(trx, c, w.key, w.from, w.to)) {
-              rewritten++;
-              state.passRewritten++;
-            }
-          }
+          // Only rows that still hold what was read (a concurrent change wins; the next pass sees it).
+          const n = await replaceCiphertexts(trx, c, writes);
+          rewritten += n;
+          state.passRewritten += n;
           await updateKeyRotation(trx, id, { state: JSON.stringify(state), done, rewritten, updated_at: deps.now() });
         });
       }
@@ -220,7 +217,9 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
         : await k.selectFrom('key_rotations').selectAll().orderBy('started_at', 'desc').limit(1).executeTakeFirst();
       if (!r) return undefined;
       const state = JSON.parse(r.state) as PassState & { retired?: number };
-      const elapsedS = Math.max(0.001, ((r.finished_at ?? deps.now()) - Number(r.started_at)) / 1000);
+      // Running: the rate of the current pass. Done: re-encrypted over the whole rotation (including its waits).
+      const since = r.status === 'running' && state.passStartedAt > 0 && state.passStartedAt <= deps.now() ? state.passStartedAt : Number(r.started_at);
+      const elapsedS = Math.max(0.001, ((r.finished_at ?? deps.now()) - since) / 1000);
       return {
         id: r.id,
         status: r.status as 'running' | 'done',
@@ -228,7 +227,7 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
         total: Number(r.total),
         done: Number(r.done),
         rewritten: Number(r.rewritten),
-        recordsPerSecond: Math.round(Number(r.rewritten) / elapsedS),
+        recordsPerSecond: Math.round((r.status === 'done' ? Number(r.rewritten) : Number(r.done)) / elapsedS),
         stuckTenants: Object.keys(state.stuck).length,
         oldKeysDeleted: state.retired ?? 0,
         startedAt: new Date(Number(r.started_at)).toISOString(),

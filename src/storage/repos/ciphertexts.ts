@@ -21,8 +21,8 @@ export const CIPHERTEXT_COLUMNS = [
   { table: 'issuers', column: 'webhook_secret_ct', key: ['id'], tenant: 'id' },
   { table: 'issuer_consumers', column: 'personal_ct', key: ['issuer_id', 'id'], tenant: 'issuer_id' },
   { table: 'issuer_cards', column: 'card_ct', key: ['issuer_id', 'id'], tenant: 'issuer_id' },
-  { table: 'issuer_batch_records', column: 'request_ct', key: ['issuer_id', 'batch_id', 'seq_number', 'idx'], tenant: 'issuer_id' },
-] as const satisfies readonly { table: keyof Database; column: string; key: readonly string[]; tenant: string }[];
+  { table: 'issuer_batch_records', column: 'request_ct', key: ['issuer_id', 'batch_id', 'seq_number', 'idx'], tenant: 'issuer_id', intKeys: ['seq_number', 'idx'] },
+] as const satisfies readonly { table: keyof Database; column: string; key: readonly string[]; tenant: string; intKeys?: readonly string[] }[];
 
 export type CiphertextColumn = (typeof CIPHERTEXT_COLUMNS)[number];
 
@@ -50,11 +50,21 @@ export async function nextCiphertexts(db: Executor, c: CiphertextColumn, after: 
   }));
 }
 
-/** Replaces one ciphertext, only if the row still holds the one that was read. */
-export async function replaceCiphertext(db: Executor, c: CiphertextColumn, key: (string | number)[], oldCt: string, newCt: string): Promise<boolean> {
-  const keyMatch = sql.join(c.key.map((k, i) => sql`${sql.ref(k)} = ${key[i]}`), sql` and `);
-  const r = await sql`update ${sql.table(c.table)} set ${sql.ref(c.column)} = ${newCt} where ${keyMatch} and ${sql.ref(c.column)} = ${oldCt}`.execute(db);
-  return Number(r.numAffectedRows ?? 0) > 0;
+/**
+ * Replaces many ciphertexts of one column in one statement (`UPDATE … FROM (VALUES …)`, which both
+ * engines understand; VALUES columns are `column1…` in both), each only if its row still holds the
+ * ciphertext that was read. One round trip per batch instead of one per row. Returns how many.
+ */
+export async function replaceCiphertexts(db: Executor, c: CiphertextColumn, writes: { key: (string | number)[]; from: string; to: string }[]): Promise<number> {
+  if (writes.length === 0) return 0;
+  const ints: readonly string[] = 'intKeys' in c ? c.intKeys : [];
+  const n = c.key.length;
+  const tuples = writes.map(
+    (w) => sql`(${sql.join([...c.key.map((k, i) => (ints.includes(k) ? sql`cast(${w.key[i]} as integer)` : sql`${w.key[i]}`)), sql`${w.from}`, sql`${w.to}`])})`,
+  );
+  const match = sql.join(c.key.map((k, i) => sql`${sql.ref(`${c.table}.${k}`)} = ${sql.ref(`v.column${i + 1}`)}`), sql` and `);
+  const r = await sql`update ${sql.table(c.table)} set ${sql.ref(c.column)} = ${sql.ref(`v.column${n + 2}`)} from (values ${sql.join(tuples)}) as v where ${match} and ${sql.ref(`${c.table}.${c.column}`)} = ${sql.ref(`v.column${n + 1}`)}`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
 }
 
 export async function countCiphertexts(db: Executor, c: CiphertextColumn): Promise<number> {
