@@ -8,7 +8,7 @@ import {
   insertDataKey,
   insertDataKeyIfAbsent,
   listDataKeysNotWrappedBy,
-  rewrapDataKey,
+  rewrapDataKeys,
   retireOlderDataKeys,
 } from '../storage/repos/data-keys.ts';
 import { open, seal, VaultIntegrityError } from './cipher.ts';
@@ -151,16 +151,14 @@ export class Vault {
   async rewrapBatch(limit: number): Promise<number> {
     const active = this.#kek.active().id;
     const rows = await listDataKeysNotWrappedBy(this.#db, active, limit);
-    let done = 0;
+    const rewraps: { row: (typeof rows)[number]; kekId: string; wrapped: string }[] = [];
     for (const row of rows) {
-      const purpose = row.purpose as Purpose;
-      const aad = dekAad(row.tenant_id, purpose, row.version);
+      const aad = dekAad(row.tenant_id, row.purpose as Purpose, row.version);
       const key = await this.#kek.unwrap(row.kek_id, row.wrapped_key, aad);
-      const { kekId, wrapped } = await this.#kek.wrap(key, aad);
-      // Only if nobody changed (or shredded) the row meanwhile.
-      if (await rewrapDataKey(this.#db, row, kekId, wrapped)) done++;
+      rewraps.push({ row, ...(await this.#kek.wrap(key, aad)) });
     }
-    return done;
+    // One statement; a row that someone changed (or shredded) meanwhile is left alone.
+    return rewrapDataKeys(this.#db, rewraps);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { DataKeysTable } from '../schema.ts';
 import type { Executor } from './executor.ts';
 
@@ -76,17 +77,18 @@ export async function listDataKeysNotWrappedBy(db: Executor, kekId: string, limi
     .execute();
 }
 
-/** Replaces a key's wrapping, only if the row still holds the wrapping that was read. */
-export async function rewrapDataKey(db: Executor, row: DataKeyRow, kekId: string, wrapped: string): Promise<boolean> {
-  const r = await db
-    .updateTable('data_keys')
-    .set({ kek_id: kekId, wrapped_key: wrapped })
-    .where('tenant_id', '=', row.tenant_id)
-    .where('purpose', '=', row.purpose)
-    .where('version', '=', row.version)
-    .where('wrapped_key', '=', row.wrapped_key)
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
+/**
+ * Replaces many keys' wrappings in one statement (`UPDATE … FROM (VALUES …)`, VALUES columns are
+ * `column1…` on both engines), each only if the row still holds the wrapping that was read.
+ */
+export async function rewrapDataKeys(db: Executor, rewraps: { row: DataKeyRow; kekId: string; wrapped: string }[]): Promise<number> {
+  if (rewraps.length === 0) return 0;
+  const tuples = rewraps.map(
+    (w) => sql`(${w.row.tenant_id}, ${w.row.purpose}, cast(${w.row.version} as integer), ${w.row.wrapped_key}, ${w.kekId}, ${w.wrapped})`,
+  );
+  const r = await sql`update data_keys set kek_id = v.column5, wrapped_key = v.column6 from (values ${sql.join(tuples)}) as v
+    where data_keys.tenant_id = v.column1 and data_keys.purpose = v.column2 and data_keys.version = v.column3 and data_keys.wrapped_key = v.column4`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
 }
 
 /** How many data keys each master-key version (by key-check id) wraps. */
