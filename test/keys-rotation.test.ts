@@ -223,6 +223,25 @@ for (const engine of ENGINES) {
       assert.equal((await temporaryToken(t, m)).length > 0, true);
     });
 
+    it('keys rotate --data finishes on its own when no worker is running, printing plain progress lines off a terminal', async () => {
+      const m = await createMerchant(t, 'NoWorker');
+      for (let i = 0; i < 5; i++) await temporaryToken(t, m);
+      await t.deps.worker.stop();
+      try {
+        const res = await tessera(['keys', 'rotate', '--data']);
+        assert.equal(res.status, 0, res.stderr);
+        assert.match(res.stdout, /^Done: \d+ ciphertexts re-encrypted, \d+ old data keys deleted\.\n$/);
+        assert.match(res.stderr, /pass 1: \d+\/\d+ records examined/);
+        assert.doesNotMatch(res.stderr, /\r|\x1b/, 'no terminal control characters when stderr is not a terminal');
+      } finally {
+        t.deps.worker.start();
+      }
+      await everyCiphertextUnderActiveVersion();
+      const status = JSON.parse((await tessera(['keys', 'status', '--json'])).stdout);
+      assert.equal(status.rotation.status, 'done');
+      assert.ok(status.dataKeys.every((d: { status: string }) => d.status === 'active'), 'no retiring data key left');
+    });
+
     it('JWKS rotation: the old kid still decrypts during the grace period, then is retired by the job and answers unknown_key', async () => {
       const psp = await createCofMerchant(t);
       const oldJwe = await encryptToTessera(t, cardPayload(CARDS.mastercard));

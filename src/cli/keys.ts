@@ -4,6 +4,8 @@ import { createLogger } from '../logger.ts';
 import { loadConfig } from '../config.ts';
 import { LocalKeyEncryptionKeys } from '../vault/kek.ts';
 import { countDataKeysByKek } from '../storage/repos/data-keys.ts';
+import { claimJobByKey, completeJob, rescheduleJob } from '../storage/repos/jobs.ts';
+import { TASK_REENCRYPT } from '../services/key-rotation.ts';
 
 /** `tessera keys …`: master-key and data-key rotation (docs/keys.md). Exit codes as in `main.ts`. */
 export const KEYS_HELP = `tessera keys status [--json]
@@ -13,9 +15,10 @@ tessera keys rotate [--json]
   put the new version first yourself (v2:<new>,v1:<old>; docs/keys.md) and restart every process.
   Then every data key is re-wrapped under the active version, online. Ciphertexts do not change.
 tessera keys rotate --data [--no-wait] [--json]
-  Data rotation: new data keys for every tenant; the job worker of the running serve/worker
-  processes re-encrypts every stored ciphertext in the background, resumable. Waits and shows
-  progress unless --no-wait. Old data keys are deleted only when nothing uses them.
+  Data rotation: new data keys for every tenant; every stored ciphertext is re-encrypted in the
+  background by a resumable job, which the running serve/worker processes and this command (while
+  it waits) take turns on. Waits and shows progress unless --no-wait (then the workers do it all).
+  Old data keys are deleted only when nothing uses them.
 tessera keys retire --version N [--json]
   Forget a master-key version; refused while it is active or wraps any data key.
 `;
@@ -105,7 +108,15 @@ export async function keysCommand(sub: string | undefined, argv: string[]): Prom
         return 0;
       }
       const bar = progressPrinter(json);
+      const me = `cli-${process.pid}`;
       for (;;) {
+        // Work on the job too when it is due and no worker holds it (e.g. no server is running).
+        const job = await claimJobByKey(deps.db.kysely, `${TASK_REENCRYPT}:${started.id}`, me, 60_000, Date.now());
+        if (job) {
+          const r = await rotation.process({ id: started.id }, job);
+          if (r && 'rescheduleAt' in r) await rescheduleJob(deps.db.kysely, job.id, me, r.rescheduleAt, Date.now());
+          else await completeJob(deps.db.kysely, job.id, me);
+        }
         const p = await rotation.progress(started.id);
         if (!p) throw new Error('rotation vanished');
         bar.update(p);
@@ -114,7 +125,7 @@ export async function keysCommand(sub: string | undefined, argv: string[]): Prom
           out(p, `Done: ${p.rewritten} ciphertexts re-encrypted, ${p.oldKeysDeleted} old data keys deleted${p.stuckTenants ? `, ${p.stuckTenants} tenants with unreadable rows kept their old keys` : ''}.`);
           return 0;
         }
-        await new Promise((r) => setTimeout(r, 250));
+        if (!job) await new Promise((r) => setTimeout(r, 250));
       }
     }
     // Master-key rotation.

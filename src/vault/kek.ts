@@ -134,6 +134,9 @@ export class LocalKeyEncryptionKeys implements KeyEncryptionKeys {
   }
 
   async wrap(key: Buffer, aad: string): Promise<{ kekId: string; wrapped: string }> {
+    // Wraps are rare (a new tenant, a rotation): re-read the key file first, so a version that
+    // another process made active (and may soon retire the old one) is used at once.
+    if (this.fileBacked) this.reload();
     const k = this.#keys[0]!.key;
     return { kekId: k.id, wrapped: seal(k.keyObject, key, aad).toString('base64url') };
   }
