@@ -242,6 +242,37 @@ for (const engine of ENGINES) {
       assert.ok(status.dataKeys.every((d: { status: string }) => d.status === 'active'), 'no retiring data key left');
     });
 
+    it('a rotating CLI killed with SIGKILL mid-rotation leaves a job that the worker resumes and finishes', async () => {
+      const m = await createMerchant(t, 'Killed');
+      for (let i = 0; i < 40; i++) await temporaryToken(t, m);
+      await t.deps.worker.stop();
+      const child = spawn(process.execPath, [BIN, 'keys', 'rotate', '--data', '--json'], {
+        env: { ...process.env, ...ENV, TESSERA_KEY_ROTATION_BATCH: '3', TESSERA_DATA_DIR: t.dataDir, LOG_LEVEL: 'warn', ...(t.databaseUrl ? { DATABASE_URL: t.databaseUrl } : {}) },
+        cwd: ROOT,
+        stdio: 'ignore',
+      });
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      try {
+        const mid = await eventually(async () => {
+          const r = await t.deps.db.kysely.selectFrom('key_rotations').selectAll().where('status', '=', 'running').executeTakeFirst();
+          return r && Number(r.rewritten) > 0 ? r : undefined;
+        }, 20_000, 'the CLI to re-encrypt something');
+        child.kill('SIGKILL');
+        await exited;
+        const killedAt = await t.deps.services.keyRotation.progress(mid.id);
+        assert.equal(killedAt?.status, 'running', 'killed mid-rotation');
+        t.deps.worker.start();
+        await eventually(async () => ((await t.deps.services.keyRotation.progress(mid.id))?.status === 'done' ? true : undefined), 30_000, 'the worker to finish the rotation');
+        const final = await t.deps.services.keyRotation.progress(mid.id);
+        assert.ok(final!.rewritten >= killedAt!.rewritten);
+        await everyCiphertextUnderActiveVersion();
+        assert.equal((await createOrder(t, m, orderBody({ token: await temporaryToken(t, m) }))).status, 201);
+      } finally {
+        child.kill('SIGKILL');
+        t.deps.worker.start();
+      }
+    });
+
     it('JWKS rotation: the old kid still decrypts during the grace period, then is retired by the job and answers unknown_key', async () => {
       const psp = await createCofMerchant(t);
       const oldJwe = await encryptToTessera(t, cardPayload(CARDS.mastercard));

@@ -25,6 +25,9 @@ tessera keys retire --version N [--json]
 
 class Usage extends Error {}
 
+/** How long the waiting CLI holds the rotation job per slice (a slice takes ~0.5 s). Default 10 s. */
+const CLI_LOCK_MS = 10_000;
+
 /** Minimal progress line: rewritten on a terminal, plain lines (every few seconds) otherwise. */
 function progressPrinter(json: boolean) {
   const tty = process.stderr.isTTY === true;
@@ -111,7 +114,8 @@ export async function keysCommand(sub: string | undefined, argv: string[]): Prom
       const me = `cli-${process.pid}`;
       for (;;) {
         // Work on the job too when it is due and no worker holds it (e.g. no server is running).
-        const job = await claimJobByKey(deps.db.kysely, `${TASK_REENCRYPT}:${started.id}`, me, 60_000, Date.now());
+        // Held for one half-second slice at a time: if this command is killed, a worker takes over within CLI_LOCK_MS.
+        const job = await claimJobByKey(deps.db.kysely, `${TASK_REENCRYPT}:${started.id}`, me, CLI_LOCK_MS, Date.now());
         if (job) {
           const r = await rotation.process({ id: started.id }, job);
           if (r && 'rescheduleAt' in r) await rescheduleJob(deps.db.kysely, job.id, me, r.rescheduleAt, Date.now());
