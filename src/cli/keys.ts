@@ -32,15 +32,30 @@ const CLI_LOCK_MS = 10_000;
 function progressPrinter(json: boolean) {
   const tty = process.stderr.isTTY === true;
   let lastPlain = 0;
+  let lastLine = '';
+  let lastWaiting: boolean | undefined;
   return {
-    update(p: { done: number; total: number; rewritten: number; recordsPerSecond: number; pass: number }) {
+    update(p: { done: number; total: number; rewritten: number; recordsPerSecond: number; pass: number; waitingUntil: string | null }) {
       if (json) return;
-      const eta = p.recordsPerSecond > 0 ? Math.max(0, Math.ceil((p.total - p.done) / p.recordsPerSecond)) : undefined;
-      const line = `pass ${p.pass}: ${p.done}/${p.total} records examined, ${p.rewritten} re-encrypted, ${p.recordsPerSecond}/s${eta === undefined ? '' : `, ETA ${eta}s`}`;
+      let line: string;
+      if (p.waitingUntil) {
+        const s = Math.max(0, Math.ceil((Date.parse(p.waitingUntil) - Date.now()) / 1000));
+        line = `pass ${p.pass}: starts in ${s}s, once every process uses the new data keys (TESSERA_KEY_VERSION_TTL_S); ${p.rewritten} re-encrypted so far`;
+      } else {
+        const eta = p.recordsPerSecond > 0 ? Math.max(0, Math.ceil((p.total - p.done) / p.recordsPerSecond)) : undefined;
+        line = `pass ${p.pass}: ${p.done}/${p.total} records examined, ${p.rewritten} re-encrypted, ${p.recordsPerSecond}/s${eta === undefined ? '' : `, ETA ${eta}s`}`;
+      }
       if (tty) process.stderr.write(`\r\x1b[K${line}`);
-      else if (Date.now() - lastPlain > 2000) {
-        lastPlain = Date.now();
-        process.stderr.write(line + '\n');
+      else {
+        // Plain lines: at once when waiting starts or ends, then every 2 s while working (10 s while waiting) if changed.
+        const waiting = p.waitingUntil !== null;
+        const due = Date.now() - lastPlain >= (waiting ? 10_000 : 2_000);
+        if (waiting !== lastWaiting || (due && line !== lastLine)) {
+          lastPlain = Date.now();
+          lastLine = line;
+          process.stderr.write(line + '\n');
+        }
+        lastWaiting = waiting;
       }
     },
     end() {

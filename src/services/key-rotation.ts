@@ -123,7 +123,8 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
       if (running) throw new Error(`data rotation ${running.id} is still running: wait for it (tessera keys status)`);
       const now = deps.now();
       const tenants = await listDataTenants(k, SYSTEM_TENANT);
-      for (const tenant of tenants) await deps.vault.rotateDataKey(tenant, now);
+      // Each tenant's new version and the demotion of the old one commit together.
+      for (const tenant of tenants) await k.transaction().execute((trx) => deps.vault.rotateDataKey(tenant, now, trx));
       let total = 0;
       for (const c of CIPHERTEXT_COLUMNS) total += await countCiphertexts(k, c);
       const id = `rot_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
@@ -220,10 +221,13 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
       // Running: the rate of the current pass. Done: re-encrypted over the whole rotation (including its waits).
       const since = r.status === 'running' && state.passStartedAt > 0 && state.passStartedAt <= deps.now() ? state.passStartedAt : Number(r.started_at);
       const elapsedS = Math.max(0.001, ((r.finished_at ?? deps.now()) - since) / 1000);
+      // A pass that has not begun waits for every process's key cache (TESSERA_KEY_VERSION_TTL_S).
+      const begins = state.passStartedAt === 0 ? Number(r.started_at) + deps.vault.activeVersionTtlMs : state.passStartedAt;
       return {
         id: r.id,
         status: r.status as 'running' | 'done',
         pass: state.pass,
+        waitingUntil: r.status === 'running' && begins > deps.now() ? new Date(begins).toISOString() : null,
         total: Number(r.total),
         done: Number(r.done),
         rewritten: Number(r.rewritten),

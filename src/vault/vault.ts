@@ -138,8 +138,8 @@ export class Vault {
     });
     if (!inserted) return version;
     await retireOlderDataKeys(db, tenantId, 'data', version);
-    this.#keys.set(`${tenantId}:data:${version}`, { key: createSecretKey(key), until: Date.now() + KEY_TTL_MS });
-    this.#active.set(`${tenantId}:data`, { version, until: Date.now() + this.#activeTtlMs });
+    // Not cached as active here: the caller's transaction may not commit. The next use reads the row.
+    this.#active.delete(`${tenantId}:data`);
     return version;
   }
 

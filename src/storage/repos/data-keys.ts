@@ -140,10 +140,16 @@ export async function deleteDataKey(db: Executor, tenantId: string, purpose: str
   await db.deleteFrom('data_keys').where('tenant_id', '=', tenantId).where('purpose', '=', purpose).where('version', '=', version).execute();
 }
 
-/** Each tenant's active data-key version. */
+/** Each tenant's active data-key version (the newest active one, as `findActiveDataKey` picks). */
 export async function listActiveDataVersions(db: Executor): Promise<Map<string, number>> {
-  const rows = await db.selectFrom('data_keys').select(['tenant_id', 'version']).where('purpose', '=', 'data').where('status', '=', 'active').execute();
-  return new Map(rows.map((r) => [r.tenant_id, r.version]));
+  const rows = await db
+    .selectFrom('data_keys')
+    .select(['tenant_id', (eb) => eb.fn.max('version').as('version')])
+    .where('purpose', '=', 'data')
+    .where('status', '=', 'active')
+    .groupBy('tenant_id')
+    .execute();
+  return new Map(rows.map((r) => [r.tenant_id, Number(r.version)]));
 }
 
 /** Every retiring data-key version, by tenant. */
