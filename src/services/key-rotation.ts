@@ -123,8 +123,10 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
       if (running) throw new Error(`data rotation ${running.id} is still running: wait for it (tessera keys status)`);
       const now = deps.now();
       const tenants = await listDataTenants(k, SYSTEM_TENANT);
-      // Each tenant's new version and the demotion of the old one commit together.
-      for (const tenant of tenants) await k.transaction().execute((trx) => deps.vault.rotateDataKey(tenant, now, trx));
+      // Not in a transaction: on SQLite a transaction that reads and then writes fails at once
+      // (SQLITE_BUSY_SNAPSHOT) when another process wrote meanwhile. A crash between the new version
+      // and the old one's demotion is harmless: the newest active version is the one used.
+      for (const tenant of tenants) await deps.vault.rotateDataKey(tenant, now);
       let total = 0;
       for (const c of CIPHERTEXT_COLUMNS) total += await countCiphertexts(k, c);
       const id = `rot_${randomUUID().replace(/-/g, '').slice(0, 16)}`;

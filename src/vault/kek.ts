@@ -102,13 +102,12 @@ export class LocalKeyEncryptionKeys implements KeyEncryptionKeys {
 
   /** Wraps an already-loaded single key (tests, tools): version 1, no file. */
   static of(master: MasterKey): KeyEncryptionKeys {
-    const keys = [{ version: 1, key: master }];
     return {
       active: () => ({ version: 1, id: master.id }),
       versions: () => [{ version: 1, id: master.id }],
       wrap: async (key, aad) => ({ kekId: master.id, wrapped: seal(master.keyObject, key, aad).toString('base64url') }),
       unwrap: async (kekId, wrapped, aad) => {
-        if (kekId !== keys[0]!.key.id) throw new UnknownKekError(kekId);
+        if (kekId !== master.id) throw new UnknownKekError(kekId);
         return open(master.keyObject, Buffer.from(wrapped, 'base64url'), aad);
       },
       legacyRootSecret: () => master.key,
