@@ -4,7 +4,7 @@ import { createLogger } from '../logger.ts';
 import { loadConfig } from '../config.ts';
 import { LocalKeyEncryptionKeys } from '../vault/kek.ts';
 import { countDataKeysByKek } from '../storage/repos/data-keys.ts';
-import { claimJobByKey, completeJob, rescheduleJob } from '../storage/repos/jobs.ts';
+import { claimJobByKey, completeJob, extendJobLock } from '../storage/repos/jobs.ts';
 import { TASK_REENCRYPT } from '../services/key-rotation.ts';
 
 /** `tessera keys …`: master-key and data-key rotation (docs/keys.md). Exit codes as in `main.ts`. */
@@ -25,8 +25,10 @@ tessera keys retire --version N [--json]
 
 class Usage extends Error {}
 
-/** How long the waiting CLI holds the rotation job per slice (a slice takes ~0.5 s). Default 10 s. */
+/** The waiting CLI's lock on the rotation job, renewed every slice (~0.5 s): if the CLI dies, a worker takes over after this. */
 const CLI_LOCK_MS = 10_000;
+/** The CLI works on the rotation only when no worker has claimed the due job for this long. */
+const CLI_IDLE_MS = 3_000;
 
 /** Minimal progress line: rewritten on a terminal, plain lines (every few seconds) otherwise. */
 function progressPrinter(json: boolean) {
@@ -127,14 +129,22 @@ export async function keysCommand(sub: string | undefined, argv: string[]): Prom
       }
       const bar = progressPrinter(json);
       const me = `cli-${process.pid}`;
+      let held: Awaited<ReturnType<typeof claimJobByKey>>;
       for (;;) {
-        // Work on the job too when it is due and no worker holds it (e.g. no server is running).
-        // Held for one half-second slice at a time: if this command is killed, a worker takes over within CLI_LOCK_MS.
-        const job = await claimJobByKey(deps.db.kysely, `${TASK_REENCRYPT}:${started.id}`, me, CLI_LOCK_MS, Date.now());
-        if (job) {
-          const r = await rotation.process({ id: started.id }, job);
-          if (r && 'rescheduleAt' in r) await rescheduleJob(deps.db.kysely, job.id, me, r.rescheduleAt, Date.now());
-          else await completeJob(deps.db.kysely, job.id, me);
+        // No worker took the job for CLI_IDLE_MS (no server running, or its worker stopped): do it here,
+        // holding the job (lock renewed per slice) until the rotation is done. Workers get the first
+        // turn because on SQLite a second writing process makes the server's transactions fail.
+        held ??= await claimJobByKey(deps.db.kysely, `${TASK_REENCRYPT}:${started.id}`, me, CLI_LOCK_MS, Date.now(), CLI_IDLE_MS);
+        let waitMs = 250;
+        if (held) {
+          const r = await rotation.process({ id: started.id }, held);
+          if (!r) {
+            await completeJob(deps.db.kysely, held.id, me);
+            held = undefined;
+          } else {
+            if (!(await extendJobLock(deps.db.kysely, held.id, me, Date.now() + CLI_LOCK_MS))) held = undefined;
+            waitMs = Math.min(250, Math.max(0, r.rescheduleAt - Date.now()));
+          }
         }
         const p = await rotation.progress(started.id);
         if (!p) throw new Error('rotation vanished');
@@ -144,7 +154,7 @@ export async function keysCommand(sub: string | undefined, argv: string[]): Prom
           out(p, `Done: ${p.rewritten} ciphertexts re-encrypted, ${p.oldKeysDeleted} old data keys deleted${p.stuckTenants ? `, ${p.stuckTenants} tenants with unreadable rows kept their old keys` : ''}.`);
           return 0;
         }
-        if (!job) await new Promise((r) => setTimeout(r, 250));
+        if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
       }
     }
     // Master-key rotation.

@@ -148,6 +148,8 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
       const r = await findKeyRotation(k, id);
       if (!r || r.status !== 'running') return;
       const state = JSON.parse(r.state) as PassState;
+      // A pass must not begin before its time (the finish rule trusts passStartedAt).
+      if (state.passStartedAt > deps.now()) return { rescheduleAt: state.passStartedAt };
       if (state.passStartedAt === 0) state.passStartedAt = deps.now();
       let done = Number(r.done);
       let rewritten = Number(r.rewritten);
