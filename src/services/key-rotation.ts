@@ -7,6 +7,7 @@ import {
   CIPHERTEXT_COLUMNS,
   countCiphertexts,
   findKeyRotation,
+  findLatestKeyRotation,
   findRunningKeyRotation,
   insertKeyRotation,
   nextCiphertexts,
@@ -29,7 +30,8 @@ import { VaultIntegrityError } from '../vault/cipher.ts';
 import { SYSTEM_TENANT, type Vault } from '../vault/vault.ts';
 import { cardAad, cardCvcAad } from './customers.ts';
 import { tokenAad, tokenCvcAad } from './tokens.ts';
-import { networkTokenAad } from './network-tokens.ts';
+import { networkTokenAad, requestAad } from './network-tokens.ts';
+import { idempotencyAad } from './idempotency.ts';
 import { recordAad } from './batches.ts';
 import { webhookSecretAad } from './merchants.ts';
 import { issuerSecretAad } from './issuers.ts';
@@ -73,9 +75,9 @@ function aadOf(c: CiphertextColumn, r: Record<string, unknown>): string {
     case 'tokens.card_ct': return tokenAad(s('token_hash'));
     case 'tokens.cvc_ct': return tokenCvcAad(s('token_hash'));
     case 'network_tokens.card_ct': return networkTokenAad(s('id'));
-    case 'network_token_requests.payload_ct': return `token-request:${s('id')}`;
+    case 'network_token_requests.payload_ct': return requestAad(s('id'));
     case 'batch_records.card_ct': return recordAad(s('batch_pk'), s('row_id'));
-    case 'idempotency_keys.response_ct': return `idempotency:${s('merchant_id')}:${s('key')}`;
+    case 'idempotency_keys.response_ct': return idempotencyAad(s('merchant_id'), s('key'));
     case 'issuers.webhook_secret_ct': return issuerSecretAad(s('id'));
     case 'issuer_consumers.personal_ct': return consumerAad(s('issuer_id'), s('id'));
     case 'issuer_cards.card_ct': return issuerCardAad(s('issuer_id'), s('id'));
@@ -219,7 +221,7 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
     async progress(id?: string) {
       const r = id
         ? await findKeyRotation(k, id)
-        : await k.selectFrom('key_rotations').selectAll().orderBy('started_at', 'desc').limit(1).executeTakeFirst();
+        : await findLatestKeyRotation(k);
       if (!r) return undefined;
       const state = JSON.parse(r.state) as PassState & { retired?: number };
       // Running: the rate of the current pass. Done: re-encrypted over the whole rotation (including its waits).

@@ -80,6 +80,10 @@ export async function findKeyRotation(db: Executor, id: string): Promise<KeyRota
   return db.selectFrom('key_rotations').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+export async function findLatestKeyRotation(db: Executor): Promise<KeyRotationsTable | undefined> {
+  return db.selectFrom('key_rotations').selectAll().orderBy('started_at', 'desc').limit(1).executeTakeFirst();
+}
+
 export async function findRunningKeyRotation(db: Executor): Promise<KeyRotationsTable | undefined> {
   return db.selectFrom('key_rotations').selectAll().where('status', '=', 'running').executeTakeFirst();
 }
