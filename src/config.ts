@@ -64,6 +64,12 @@ export interface Config {
   elementsRateMax: number;
   /** `TESSERA_ELEMENTS_RATE_WINDOW_S`: the window of `elementsRateMax`. Default 60. */
   elementsRateWindowMs: number;
+  /** `TESSERA_KEY_VERSION_TTL_S`: how long a process trusts a tenant's active data-key version from memory; a data rotation waits twice this before deleting old versions. Default 60. */
+  keyVersionTtlMs: number;
+  /** `TESSERA_JWKS_GRACE_S`: how long a rotated-out `/cof/v1/keys` or `/banking/v1/keys` key still decrypts before it is retired automatically. Default 604800 (7 days). */
+  jwksGraceMs: number;
+  /** `TESSERA_KEY_ROTATION_BATCH`: rows re-encrypted per step of a data rotation. Default 200. */
+  keyRotationBatch: number;
 }
 
 export class ConfigError extends Error {
@@ -122,6 +128,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dashboardSessionTtlMs: int(env, 'TESSERA_DASHBOARD_SESSION_TTL_S', 28_800, 1) * 1000,
     elementsRateMax: int(env, 'TESSERA_ELEMENTS_RATE_MAX', 30, 1),
     elementsRateWindowMs: int(env, 'TESSERA_ELEMENTS_RATE_WINDOW_S', 60, 1) * 1000,
+    keyVersionTtlMs: int(env, 'TESSERA_KEY_VERSION_TTL_S', 60, 1) * 1000,
+    jwksGraceMs: int(env, 'TESSERA_JWKS_GRACE_S', 604_800, 1) * 1000,
+    keyRotationBatch: int(env, 'TESSERA_KEY_ROTATION_BATCH', 200, 1),
   };
 }
 

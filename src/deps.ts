@@ -3,7 +3,8 @@ import { createHmac, createSecretKey } from 'node:crypto';
 import { loadConfig, sqlitePath, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase, migrateToLatest, type Db } from './storage/database.ts';
-import { deriveKey, loadMasterKey } from './vault/master-key.ts';
+import { deriveKey, masterKeyFrom } from './vault/master-key.ts';
+import { LocalKeyEncryptionKeys } from './vault/kek.ts';
 import { Vault } from './vault/vault.ts';
 import { SandboxAcquirer } from './sandbox/acquirer.ts';
 import { Worker, type TaskHandler } from './jobs/worker.ts';
@@ -37,6 +38,8 @@ import { createOperatorService } from './services/operators.ts';
 import { createDashboardService } from './services/dashboard.ts';
 import { createIssuerTimeline } from './sandbox/issuer-timeline.ts';
 import { createElementsService } from './services/elements.ts';
+import { createKeyRotationService, TASK_REENCRYPT, TASK_RETIRE_JWKS } from './services/key-rotation.ts';
+import { enqueueJob } from './storage/repos/jobs.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -45,7 +48,8 @@ import { createElementsService } from './services/elements.ts';
 export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Logger; config?: Config } = {}) {
   const config = options.config ?? loadConfig(options.env);
   const log = options.logger ?? createLogger(config.logLevel);
-  const master = loadMasterKey({
+  // The KMS holding the master key (KEK) versions: the local env/file one (docs/keys.md).
+  const kek = new LocalKeyEncryptionKeys({
     configured: config.masterKey,
     dataDir: config.dataDir,
     env: config.env,
@@ -57,7 +61,9 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   const metrics = createMetrics({ jobQueue: jobQueueReader(db) });
 
   const now = () => Date.now();
-  const vault = new Vault(db.kysely, master);
+  const vault = new Vault(db.kysely, kek, { activeVersionTtlMs: config.keyVersionTtlMs });
+  // Purpose-bound keys derive from the root secret, which survives master-key rotations unchanged.
+  const master = masterKeyFrom(await vault.rootSecret(now()));
   // Every access to card data is recorded in a hash chain keyed by the master key (docs/security.md).
   const audit = createAuditService({ db, keys: [{ id: master.id, key: createSecretKey(deriveKey(master, 'audit-chain')) }], now });
   // A KeyObject made once: a raw Buffer key costs a KeyObject per HMAC (~20 µs), on every payment.
@@ -103,7 +109,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   handlers.set(TASK_PURGE_EXPIRED, () => tokens.purgeExpired());
 
   // Network tokenization (`/cof/v1`): Tessera's JWE keys, the simulated networks, notifications.
-  const keys = new ServiceKeyRing(db.kysely, deriveKey(master, 'service-keys'), master.id);
+  const keys = new ServiceKeyRing(db.kysely, deriveKey(master, 'service-keys'), master.id, undefined, { graceMs: config.jwksGraceMs });
   await keys.ensureKey();
   // Per-second sandbox issuer traffic for the operator dashboard's chart.
   const issuerTimeline = createIssuerTimeline(db);
@@ -163,7 +169,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   worker.attach(batchScheduler);
   const batches = createBatchService({ db, vault, audit, keys, notifications, log, now, nudge, nudgeBatches: () => batchScheduler.nudge() });
   // The issuer face (`/authz/v1`, `/banking/v1`): EC keys, issuers, cards, tokens, Click to Pay.
-  const issuerKeys = new ServiceKeyRing<EcPublicJwk>(db.kysely, deriveKey(master, 'service-keys'), master.id, EC_RING);
+  const issuerKeys = new ServiceKeyRing<EcPublicJwk>(db.kysely, deriveKey(master, 'service-keys'), master.id, EC_RING, { graceMs: config.jwksGraceMs });
   await issuerKeys.ensureKey();
   const issuers = createIssuerService({ db, vault, notifications, jwtKey: deriveKey(master, 'issuer-jwt'), now, defaultRecordsPerSecond: config.batchRecordsPerS });
   notifications.addSecretSource((tenantId) => issuers.secretOf(tenantId));
@@ -180,6 +186,16 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     handlers.set(TASK_BATCH_INBOX, () => inbox.scan());
     await inbox.ensureJob();
   }
+  // Key management (docs/keys.md): master-key re-wrapping and background data re-encryption.
+  const keyRotation = createKeyRotationService({ db, vault, log, now, nudge, batchSize: config.keyRotationBatch });
+  handlers.set(TASK_REENCRYPT, (payload, job) => keyRotation.process(payload, job));
+  // Rotated-out JWKS keys are retired once their grace period is over (checked at least every minute).
+  handlers.set(TASK_RETIRE_JWKS, async () => {
+    const retired = [...(await keys.retireExpired(now())), ...(await issuerKeys.retireExpired(now()))];
+    if (retired.length > 0) log.info({ kids: retired }, 'JWKS keys retired after their grace period');
+    return { rescheduleAt: now() + Math.min(60_000, config.jwksGraceMs) };
+  });
+  const scheduleKeyJobs = () => enqueueJob(db.kysely, { task: TASK_RETIRE_JWKS, payload: {}, uniqueKey: TASK_RETIRE_JWKS }, now());
   const issuerFace = { issuers, issuerCards, issuerTokens, clickToPay, issuerBatches };
   // The operator dashboard (`/dashboard`): operators, sessions and the cross-tenant reads.
   const operators = createOperatorService({ db, now, csrfKey: createSecretKey(deriveKey(master, 'dashboard-csrf')), sessionTtlMs: config.dashboardSessionTtlMs });
@@ -198,7 +214,9 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     metrics,
     batchScheduler,
     audit,
-    services: { auth, merchants, elements, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, ...issuerFace, operators, dashboard },
+    /** Schedules the recurring JWKS retirement job (serve and worker processes call it). */
+    scheduleKeyJobs,
+    services: { auth, merchants, elements, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, keyRotation, ...issuerFace, operators, dashboard },
     async close() {
       await worker.stop();
       await notifications.close();

@@ -7,6 +7,7 @@ import { runWorker } from './worker.ts';
 import { cofImport, IMPORT_HELP } from './cof-import.ts';
 import { issuersCommand } from './issuers.ts';
 import { adminCommand } from './admin.ts';
+import { keysCommand } from './keys.ts';
 
 /** Exit codes: 0 done; 1 failed; 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -22,9 +23,11 @@ Commands:
       [--notify-url URL]
   merchants delete ID [--shred]  Delete a merchant (its credentials stop working); --shred destroys its
                                  data keys: its cards and tokens become unrecoverable at once.
-  jwks list                      Tessera's published encryption keys (GET /cof/v1/keys).
-  jwks rotate                    Publish a new key; older keys keep decrypting until retired.
+  jwks list                      Tessera's published encryption keys (GET /cof/v1/keys; --face banking:
+                                 GET /banking/v1/keys).
+  jwks rotate                    Publish a new key; older keys keep decrypting for TESSERA_JWKS_GRACE_S.
   jwks retire --kid KID          Stop publishing a decrypt-only key and stop decrypting with it.
+  keys status|rotate|retire      Master-key versions, re-wrapping, data re-encryption (tessera keys --help).
   worker                         A worker-only process (jobs and batches; PostgreSQL): scale out beside serve.
   cof import --url URL --merchant ID --api-key KEY --file cards.csv --out results.csv
                                  Bulk-tokenize a CSV through /cof/v1/batches (resumable).
@@ -127,22 +130,25 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     if (command === 'jwks' && (sub === 'list' || sub === 'rotate' || sub === 'retire')) {
-      const { values } = parse(rest, { kid: { type: 'string' } });
-      if (values.help) return help('tessera jwks list|rotate|retire --kid KID [--json]\n');
+      const { values } = parse(rest, { kid: { type: 'string' }, face: { type: 'string' } });
+      if (values.help) return help('tessera jwks list|rotate|retire --kid KID [--face cof|banking] [--json]\n\n--face: the /cof/v1/keys RSA ring (default) or the /banking/v1/keys EC ring.\nA rotated-out key still decrypts for TESSERA_JWKS_GRACE_S (default 7 days), then is retired by a job.\n');
+      if (values.face !== undefined && values.face !== 'cof' && values.face !== 'banking') throw new UsageError('--face must be cof or banking.');
       const kid = typeof values.kid === 'string' ? values.kid : undefined;
       if (sub === 'retire' && !kid) throw new UsageError('--kid is required.');
       const deps = await cliDeps();
       try {
+        const ring = values.face === 'banking' ? deps.issuerKeys : deps.keys;
         if (sub === 'rotate') {
-          const created = await deps.keys.rotate();
+          const created = await ring.rotate();
           output(values.json === true, { kid: created }, `New active key: ${created}. Older keys still decrypt until retired.`);
         } else if (sub === 'retire') {
-          const retired = await deps.keys.retire(kid!);
+          const retired = await ring.retire(kid!);
           if (!retired) throw new Error(`no decrypt-only key ${kid} (the active key cannot be retired; rotate first)`);
           output(values.json === true, { kid, retired: true }, `Retired ${kid}.`);
         } else {
-          const jwks = await deps.keys.jwks();
-          output(values.json === true, jwks, jwks.keys.map((k, i) => `${k.kid}${i === 0 ? '  (active)' : '  (decrypt-only)'}`).join('\n'));
+          const jwks = await ring.jwks();
+          const states = await ring.describe();
+          output(values.json === true, { ...jwks, states }, states.map((k) => `${k.kid}  (${k.status}${k.retireAfter ? `, retired after ${k.retireAfter}` : ''})`).join('\n'));
         }
       } finally {
         await deps.close();
@@ -185,6 +191,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'issuers') return await issuersCommand(sub, rest);
     if (command === 'admin') return await adminCommand(sub, rest);
+    if (command === 'keys') return await keysCommand(sub, rest);
     if (command === 'audit' && sub === 'verify') {
       const { values } = parse(rest, {});
       if (values.help) return help('tessera audit verify [--json]\n\nRe-computes the audit chain; exit 0 if intact, 1 at the first changed, removed or reordered record.\n');

@@ -8,6 +8,7 @@ export async function serve(): Promise<void> {
   await deps.services.tokens.schedulePurge();
   await deps.services.idempotency.schedulePurge();
   await deps.services.orderPayments.scheduleReconcile();
+  await deps.scheduleKeyJobs();
   deps.worker.start();
   await app.listen({ port: deps.config.port, host: deps.config.host });
   deps.log.info({ engine: deps.db.engine, masterKey: deps.vault.masterKeyId }, 'tessera is serving');

@@ -44,7 +44,8 @@ export interface IdempotencyDeps {
 
 export type BeginOutcome = { kind: 'proceed' } | { kind: 'replay'; status: number; type: string | null; body: string };
 
-const aad = (tenant: string, key: string) => `idempotency:${tenant}:${key}`;
+export const idempotencyAad = (tenant: string, key: string) => `idempotency:${tenant}:${key}`;
+const aad = idempotencyAad;
 
 export function createIdempotencyService(deps: IdempotencyDeps) {
   const k = deps.db.kysely;

@@ -93,7 +93,7 @@ export interface Prepared extends CardholderData {
 export type Outcome = { ok: true; view: NetworkTokenView } | { ok: false; code: ErrorCode; message: string; retryAfterS?: number };
 
 export const networkTokenAad = (id: string) => `network-token:${id}`;
-const requestAad = (id: string) => `token-request:${id}`;
+export const requestAad = (id: string) => `token-request:${id}`;
 
 const DECLINE_MESSAGES: Partial<Record<ErrorCode, string>> = {
   authentication_required: 'The issuer requires cardholder authentication (step-up) before a token can be issued.',

@@ -13,6 +13,7 @@ import * as m0006 from './migrations/0006-audit.ts';
 import * as m0007 from './migrations/0007-one-live-enrolment.ts';
 import * as m0008 from './migrations/0008-hosted-fields.ts';
 import * as m0009 from './migrations/0009-operators.ts';
+import * as m0010 from './migrations/0010-key-versions.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -53,6 +54,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007-one-live-enrolment': m0007,
   '0008-hosted-fields': m0008,
   '0009-operators': m0009,
+  '0010-key-versions': m0010,
 };
 
 class StaticMigrations implements MigrationProvider {

@@ -132,6 +132,8 @@ export interface ServiceKeysTable {
   kek_id: string;
   created_at: number;
   retired_at: number | null;
+  /** A decrypt-only key is retired automatically after this (the JWKS grace period); null: only by hand. */
+  retire_after?: number | null;
 }
 
 /** A network token as Tessera knows it (`id` is the TSP's token reference). No token PAN is kept. */
@@ -299,6 +301,7 @@ export interface Database {
   operators: OperatorsTable;
   operator_sessions: OperatorSessionsTable;
   merchant_publishable_keys: MerchantPublishableKeysTable;
+  key_rotations: KeyRotationsTable;
 }
 
 /** A merchant's publishable key for hosted card fields (public by design) and the browser origins allowed to use it. */
@@ -309,6 +312,26 @@ export interface MerchantPublishableKeysTable {
   /** JSON array of origins (`scheme://host[:port]`). */
   allowed_origins: string;
   updated_at: number;
+}
+
+/** A data rotation (`tessera keys rotate --data`): its progress, so a crashed worker resumes where it stopped. */
+export interface KeyRotationsTable {
+  id: string;
+  /** `data`. */
+  kind: string;
+  /** `running`, `done`. */
+  status: string;
+  /** Ciphertexts that existed when it started. */
+  total: number;
+  /** Ciphertexts examined by the current pass. */
+  done: number;
+  /** Ciphertexts re-encrypted so far (all passes). */
+  rewritten: number;
+  /** JSON: which column and key the pass reached, pass number, tenants with unreadable rows. */
+  state: string;
+  started_at: number;
+  updated_at: number;
+  finished_at: number | null;
 }
 
 /** An order (`/api/orders`). Amounts are integers in minor units; `items` is JSON (prices in minor units). */

@@ -7,7 +7,9 @@ import {
   insertServiceKey,
   latestServiceKeyGeneration,
   listUsableServiceKeys,
+  listExpiredServiceKeys,
   retireServiceKey,
+  setServiceKeyGrace,
 } from '../storage/repos/service-keys.ts';
 import { open, seal } from './cipher.ts';
 
@@ -74,6 +76,8 @@ export const EC_RING: KeyRingSpec<EcPublicJwk> = {
 interface LoadedKey<J extends JWK> {
   kid: string;
   status: string;
+  /** Decrypt-only keys stop decrypting at this time (the grace period), even before the job retires them. */
+  retireAfter: number | null;
   publicJwk: J;
   privateKey: CryptoKey;
 }
@@ -89,11 +93,14 @@ export class ServiceKeyRing<J extends JWK = PublicJwk> {
   readonly #sealKey: KeyObject;
   readonly #kekId: string;
   readonly #spec: KeyRingSpec<J>;
+  readonly #graceMs: number | undefined;
   #keys: LoadedKey<J>[] = [];
   #loadedAt = 0;
   #lastMissReload = 0;
 
-  constructor(db: Executor, sealKey: Buffer, kekId: string, spec?: KeyRingSpec<J>) {
+  /** `graceMs`: how long a rotated-out key still decrypts before it is retired automatically. Default: until retired by hand. */
+  constructor(db: Executor, sealKey: Buffer, kekId: string, spec?: KeyRingSpec<J>, opts: { graceMs?: number } = {}) {
+    this.#graceMs = opts.graceMs;
     this.#db = db;
     this.#sealKey = createSecretKey(sealKey);
     this.#kekId = kekId;
@@ -113,6 +120,7 @@ export class ServiceKeyRing<J extends JWK = PublicJwk> {
       const kid = await this.#create(generation, now);
       if (kid) {
         await demoteServiceKeys(this.#db, this.#spec.purpose, generation);
+        if (this.#graceMs !== undefined) await setServiceKeyGrace(this.#db, this.#spec.purpose, now + this.#graceMs);
         await this.#reload();
         return kid;
       }
@@ -126,9 +134,23 @@ export class ServiceKeyRing<J extends JWK = PublicJwk> {
     return done;
   }
 
+  /** Retires every decrypt-only key whose grace period is over (the recurring job). Returns their kids. */
+  async retireExpired(now = Date.now()): Promise<string[]> {
+    const kids: string[] = [];
+    for (const kid of await listExpiredServiceKeys(this.#db, this.#spec.purpose, now)) if (await retireServiceKey(this.#db, kid, now)) kids.push(kid);
+    if (kids.length > 0) await this.#reload();
+    return kids;
+  }
+
+  /** Keys with their state, for `tessera jwks list`. */
+  async describe(): Promise<{ kid: string; status: string; retireAfter: string | null }[]> {
+    return (await this.#reload()).map((k) => ({ kid: k.kid, status: k.status, retireAfter: k.retireAfter === null ? null : new Date(k.retireAfter).toISOString() }));
+  }
+
   /** The published JWKS: the active key first, then keys that still decrypt. */
   async jwks(): Promise<{ keys: J[] }> {
-    return { keys: (await this.#current()).map((k) => k.publicJwk) };
+    const now = Date.now();
+    return { keys: (await this.#current()).filter((k) => k.retireAfter === null || k.retireAfter > now).map((k) => k.publicJwk) };
   }
 
   /**
@@ -198,13 +220,13 @@ export class ServiceKeyRing<J extends JWK = PublicJwk> {
     for (const row of rows) {
       const cached = known.get(row.kid);
       if (cached) {
-        keys.push({ ...cached, status: row.status });
+        keys.push({ ...cached, status: row.status, retireAfter: row.retire_after == null ? null : Number(row.retire_after) });
         continue;
       }
       if (row.kek_id !== this.#kekId) throw new Error(`service key ${row.kid} is sealed by another master key`);
       const jwk = JSON.parse(open(this.#sealKey, Buffer.from(row.private_ct, 'base64url'), `service-key:${row.kid}`).toString('utf8')) as JWK;
       const privateKey = (await importJWK(jwk, this.#spec.alg)) as CryptoKey;
-      keys.push({ kid: row.kid, status: row.status, publicJwk: JSON.parse(row.public_jwk) as J, privateKey });
+      keys.push({ kid: row.kid, status: row.status, retireAfter: row.retire_after == null ? null : Number(row.retire_after), publicJwk: JSON.parse(row.public_jwk) as J, privateKey });
     }
     this.#keys = keys;
     this.#loadedAt = Date.now();
@@ -217,10 +239,11 @@ export class ServiceKeyRing<J extends JWK = PublicJwk> {
   }
 
   async #find(kid: string): Promise<LoadedKey<J> | undefined> {
-    const hit = (await this.#current()).find((k) => k.kid === kid);
+    const usable = (k: LoadedKey<J>) => k.kid === kid && (k.retireAfter === null || k.retireAfter > Date.now());
+    const hit = (await this.#current()).find(usable);
     if (hit || Date.now() - this.#lastMissReload < MISS_RELOAD_MS) return hit;
     this.#lastMissReload = Date.now();
-    return (await this.#reload()).find((k) => k.kid === kid);
+    return (await this.#reload()).find(usable);
   }
 }
 

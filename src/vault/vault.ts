@@ -1,11 +1,24 @@
 import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import type { Card } from '../domain/card.ts';
 import type { Executor } from '../storage/repos/executor.ts';
-import { deleteTenantDataKeys, findActiveDataKey, findDataKey, insertDataKey } from '../storage/repos/data-keys.ts';
+import {
+  deleteTenantDataKeys,
+  findActiveDataKey,
+  findDataKey,
+  insertDataKey,
+  insertDataKeyIfAbsent,
+  listDataKeysNotWrappedBy,
+  rewrapDataKeys,
+  retireOlderDataKeys,
+} from '../storage/repos/data-keys.ts';
 import { open, seal, VaultIntegrityError } from './cipher.ts';
+import { LocalKeyEncryptionKeys, type KeyEncryptionKeys } from './kek.ts';
 import type { MasterKey } from './master-key.ts';
 
-type Purpose = 'data' | 'fingerprint';
+type Purpose = 'data' | 'fingerprint' | 'root';
+
+/** The `data_keys` tenant of Tessera's own root secret (the seed of every purpose-bound key). */
+export const SYSTEM_TENANT = '_tessera';
 
 /** How long the active data-key version of a tenant is trusted from memory. Default 60 s. */
 const ACTIVE_VERSION_TTL_MS = 60_000;
@@ -30,35 +43,122 @@ export interface CardFingerprints {
  */
 export class Vault {
   readonly #db: Executor;
-  readonly #master: MasterKey;
+  readonly #kek: KeyEncryptionKeys;
   readonly #keys = new Map<string, { key: KeyObject; until: number }>();
   readonly #active = new Map<string, { version: number; until: number }>();
+  readonly #activeTtlMs: number;
 
-  constructor(db: Executor, master: MasterKey) {
+  /**
+   * `kek`: the KMS holding the master key (a bare `MasterKey` is taken as version 1 of a local one).
+   * `activeVersionTtlMs`: how long the active data-key version is trusted from memory (default 60 s);
+   * a data rotation waits twice this long before deleting an old version.
+   */
+  constructor(db: Executor, kek: KeyEncryptionKeys | MasterKey, opts: { activeVersionTtlMs?: number } = {}) {
     this.#db = db;
-    this.#master = master;
+    this.#kek = 'keyObject' in kek ? LocalKeyEncryptionKeys.of(kek) : kek;
+    this.#activeTtlMs = opts.activeVersionTtlMs ?? ACTIVE_VERSION_TTL_MS;
   }
 
+  /** The key-check id of the active master-key version. */
   get masterKeyId(): string {
-    return this.#master.id;
+    return this.#kek.active().id;
+  }
+
+  get kek(): KeyEncryptionKeys {
+    return this.#kek;
+  }
+
+  get activeVersionTtlMs(): number {
+    return this.#activeTtlMs;
+  }
+
+  /**
+   * Tessera's root secret, the seed of every purpose-bound key (`deriveKey`): kept in `data_keys`
+   * wrapped by the master key like any data key, so it survives master-key rotation unchanged.
+   * Existing installations keep their version-1 master key as the root, so nothing derived changes.
+   */
+  async rootSecret(now: number): Promise<Buffer> {
+    let row = await findDataKey(this.#db, SYSTEM_TENANT, 'root', 1);
+    if (!row) {
+      const secret = this.#kek.legacyRootSecret?.() ?? randomBytes(32);
+      const { kekId, wrapped } = await this.#kek.wrap(secret, dekAad(SYSTEM_TENANT, 'root', 1));
+      await insertDataKeyIfAbsent(this.#db, {
+        tenant_id: SYSTEM_TENANT,
+        purpose: 'root',
+        version: 1,
+        wrapped_key: wrapped,
+        kek_id: kekId,
+        status: 'active',
+        created_at: now,
+      });
+      row = await findDataKey(this.#db, SYSTEM_TENANT, 'root', 1);
+      if (!row) throw new Error('root secret row vanished');
+    }
+    return this.#kek.unwrap(row.kek_id, row.wrapped_key, dekAad(SYSTEM_TENANT, 'root', 1));
   }
 
   /** Creates a tenant's data and fingerprint keys, in the caller's transaction. */
   async createTenantKeys(trx: Executor, tenantId: string, now: number): Promise<void> {
     for (const purpose of ['data', 'fingerprint'] as const) {
       const key = randomBytes(32);
+      const { kekId, wrapped } = await this.#kek.wrap(key, dekAad(tenantId, purpose, 1));
       await insertDataKey(trx, {
         tenant_id: tenantId,
         purpose,
         version: 1,
-        wrapped_key: this.#wrap(key, tenantId, purpose, 1),
-        kek_id: this.#master.id,
+        wrapped_key: wrapped,
+        kek_id: kekId,
         status: 'active',
         created_at: now,
       });
       this.#keys.set(`${tenantId}:${purpose}:1`, { key: createSecretKey(key), until: Date.now() + KEY_TTL_MS });
-      this.#active.set(`${tenantId}:${purpose}`, { version: 1, until: Date.now() + ACTIVE_VERSION_TTL_MS });
+      this.#active.set(`${tenantId}:${purpose}`, { version: 1, until: Date.now() + this.#activeTtlMs });
     }
+  }
+
+  /**
+   * Data rotation: a new data-key version for a tenant (its fingerprint key never changes, so
+   * fingerprints stay stable). Older data versions become `retiring`: they still decrypt, and new
+   * ciphertexts use the new one (other processes within `activeVersionTtlMs`). Returns the version.
+   */
+  async rotateDataKey(tenantId: string, now: number, db: Executor = this.#db): Promise<number> {
+    const current = await findActiveDataKey(db, tenantId, 'data');
+    if (!current) throw new Error('tenant has no data key (shredded?)');
+    const version = current.version + 1;
+    const key = randomBytes(32);
+    const { kekId, wrapped } = await this.#kek.wrap(key, dekAad(tenantId, 'data', version));
+    const inserted = await insertDataKeyIfAbsent(db, {
+      tenant_id: tenantId,
+      purpose: 'data',
+      version,
+      wrapped_key: wrapped,
+      kek_id: kekId,
+      status: 'active',
+      created_at: now,
+    });
+    if (!inserted) return version;
+    await retireOlderDataKeys(db, tenantId, 'data', version);
+    // Not cached as active here: the caller's transaction may not commit. The next use reads the row.
+    this.#active.delete(`${tenantId}:data`);
+    return version;
+  }
+
+  /**
+   * Master-key rotation: re-wraps up to `limit` data keys not wrapped by the active master-key
+   * version. The keys themselves do not change (nor does any ciphertext or fingerprint). Returns
+   * how many were re-wrapped; 0 when none is left.
+   */
+  async rewrapBatch(limit: number): Promise<number> {
+    const active = this.#kek.active().id;
+    const rows = await listDataKeysNotWrappedBy(this.#db, active, limit);
+    const rewraps: { row: (typeof rows)[number]; kekId: string; wrapped: string }[] = [];
+    for (const row of rows) {
+      const aad = dekAad(row.tenant_id, row.purpose as Purpose, row.version);
+      const key = await this.#kek.unwrap(row.kek_id, row.wrapped_key, aad);
+      rewraps.push({ row, ...(await this.#kek.wrap(key, aad)) });
+    }
+    // One statement; a row that someone changed (or shredded) meanwhile is left alone.
+    return rewrapDataKeys(this.#db, rewraps);
   }
 
   /**
@@ -118,10 +218,6 @@ export class Vault {
     };
   }
 
-  #wrap(key: Buffer, tenantId: string, purpose: Purpose, version: number): string {
-    return seal(this.#master.keyObject, key, `dek:${tenantId}:${purpose}:${version}`).toString('base64url');
-  }
-
   async #activeKey(tenantId: string, purpose: Purpose, db = this.#db): Promise<{ version: number; key: KeyObject }> {
     const cacheKey = `${tenantId}:${purpose}`;
     const now = Date.now();
@@ -132,9 +228,9 @@ export class Vault {
     }
     const row = await findActiveDataKey(db, tenantId, purpose);
     if (!row) throw new Error(`no active ${purpose} key for tenant`);
-    const key = this.#unwrap(row.wrapped_key, row.kek_id, tenantId, purpose, row.version);
+    const key = await this.#unwrap(row.wrapped_key, row.kek_id, tenantId, purpose, row.version);
     this.#keys.set(`${cacheKey}:${row.version}`, { key, until: now + KEY_TTL_MS });
-    this.#active.set(cacheKey, { version: row.version, until: now + ACTIVE_VERSION_TTL_MS });
+    this.#active.set(cacheKey, { version: row.version, until: now + this.#activeTtlMs });
     return { version: row.version, key };
   }
 
@@ -148,15 +244,17 @@ export class Vault {
       this.#keys.delete(cacheKey);
       throw new VaultIntegrityError();
     }
-    const key = this.#unwrap(row.wrapped_key, row.kek_id, tenantId, purpose, version);
+    const key = await this.#unwrap(row.wrapped_key, row.kek_id, tenantId, purpose, version);
     this.#keys.set(cacheKey, { key, until: now + KEY_TTL_MS });
     return key;
   }
 
-  #unwrap(wrapped: string, kekId: string, tenantId: string, purpose: Purpose, version: number): KeyObject {
-    if (kekId !== this.#master.id) {
-      throw new Error(`data key wrapped by master key ${kekId}, but the loaded master key is ${this.#master.id}`);
-    }
-    return createSecretKey(open(this.#master.keyObject, Buffer.from(wrapped, 'base64url'), `dek:${tenantId}:${purpose}:${version}`));
+  async #unwrap(wrapped: string, kekId: string, tenantId: string, purpose: Purpose, version: number): Promise<KeyObject> {
+    return createSecretKey(await this.#kek.unwrap(kekId, wrapped, dekAad(tenantId, purpose, version)));
   }
+}
+
+/** A wrapped data key is bound to its row: a wrapped key copied to another tenant does not unwrap. */
+function dekAad(tenantId: string, purpose: Purpose, version: number): string {
+  return `dek:${tenantId}:${purpose}:${version}`;
 }

@@ -141,3 +141,37 @@ export async function rescheduleJobByKey(db: Executor, uniqueKey: string, runAt:
     .where('status', '=', 'pending')
     .execute();
 }
+
+/**
+ * Claims the one job with `uniqueKey` if it is due and nobody holds it (pending, or running with a
+ * lapsed lock): lets a CLI command work on its own job beside (or without) the worker processes,
+ * the lock keeping them from running it twice at once.
+ */
+export async function claimJobByKey(
+  db: Executor,
+  uniqueKey: string,
+  workerId: string,
+  lockMs: number,
+  now: number,
+  /** Only a job that has been due (and unclaimed) this long: workers get the first turn. Default 0. */
+  idleMs = 0,
+): Promise<JobRow | undefined> {
+  return db
+    .updateTable('jobs')
+    .set((eb) => ({ status: 'running', locked_by: workerId, locked_until: now + lockMs, attempts: eb('attempts', '+', 1), updated_at: now }))
+    .where('unique_key', '=', uniqueKey)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('status', '=', 'pending'), eb('run_at', '<=', now - idleMs)]),
+        eb.and([eb('status', '=', 'running'), eb('locked_until', '<', now)]),
+      ]),
+    )
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Keeps holding a claimed job (a long-running holder renews its lock). */
+export async function extendJobLock(db: Executor, id: string, workerId: string, lockedUntil: number): Promise<boolean> {
+  const r = await db.updateTable('jobs').set({ locked_until: lockedUntil }).where('id', '=', id).where('locked_by', '=', workerId).executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}

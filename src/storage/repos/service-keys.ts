@@ -54,3 +54,26 @@ export async function retireServiceKey(db: Executor, kid: string, now: number): 
     .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }
+
+/** Starts the grace period of keys just made decrypt-only (those without one yet). */
+export async function setServiceKeyGrace(db: Executor, purpose: string, retireAfter: number): Promise<void> {
+  await db
+    .updateTable('service_keys')
+    .set({ retire_after: retireAfter })
+    .where('purpose', '=', purpose)
+    .where('status', '=', 'decrypt_only')
+    .where('retire_after', 'is', null)
+    .execute();
+}
+
+/** Decrypt-only keys whose grace period is over. */
+export async function listExpiredServiceKeys(db: Executor, purpose: string, now: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('service_keys')
+    .select('kid')
+    .where('purpose', '=', purpose)
+    .where('status', '=', 'decrypt_only')
+    .where('retire_after', '<=', now)
+    .execute();
+  return rows.map((r) => r.kid);
+}
