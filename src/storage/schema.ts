@@ -332,6 +332,8 @@ export interface OrdersTable {
   created_at: number;
   updated_at: number;
   paid_at: number | null;
+  /** The `Idempotency-Key` of the request that created it (migration 0012), null without one. */
+  idempotency_key: string | null;
 }
 
 export interface OrderRefundsTable {
