@@ -11,6 +11,12 @@ export const ISSUERS_HELP = `tessera issuers create --name NAME --jwk-file FILE 
   Prints the issuerId and the notification webhook secret (shown only now).
 tessera issuers keys add --issuer ID --jwk-file FILE [--json]   Register another key (rotation).
 tessera issuers keys retire --issuer ID --kid KID [--json]      Stop accepting a key.
+
+Options:
+  --json        Print exactly one JSON document on stdout (logs go to stderr).
+  -h, --help    Show this help.
+
+Exit codes: 0 success, 1 failure, 2 bad usage.
 `;
 
 class Usage extends Error {}

@@ -32,13 +32,41 @@ Commands:
   issuers keys add|retire        Rotate an issuer's keys (tessera issuers --help).
   audit verify                   Re-compute the audit log's hash chain; exit 1 and say where it breaks.
 
-Options:
-  --json                         Print exactly one JSON document on stdout (logs go to stderr).
-  -h, --help                     Show help.
+Options (every command):
+  --json                         Print exactly one JSON document on stdout (logs and progress go to stderr).
+                                 serve and worker log JSON lines on stdout already.
+  -h, --help                     Show help; 'tessera <command> --help' for one command.
 
-Environment: PORT, HOST, TESSERA_DATA_DIR, DATABASE_URL, LOG_LEVEL, TESSERA_MASTER_KEY, TESSERA_ENV
-(see README.md). Exit codes: 0 success, 1 failure, 2 bad usage.
+Environment: PORT, HOST, TESSERA_DATA_DIR, DATABASE_URL, LOG_LEVEL, TESSERA_MASTER_KEY, TESSERA_ENV,
+TESSERA_WORKER, TESSERA_METRICS_PORT, … (docs/configuration.md lists them all).
+
+Exit codes: 0 success, 1 failure, 2 bad usage.
 `;
+
+/** Appended to every command's help. */
+const HELP_FOOTER = `
+Options:
+  --json        Print exactly one JSON document on stdout (logs and progress go to stderr).
+  -h, --help    Show this help.
+
+Exit codes: 0 success, 1 failure, 2 bad usage.
+`;
+
+/** Commands with subcommands: 'tessera <group>' or 'tessera <group> --help' lists them. */
+const GROUPS = new Set(['merchants', 'jwks', 'cof', 'audit']);
+
+/** The lines of HELP's command list that belong to `group`. */
+function groupHelp(group: string): string {
+  const lines = HELP.slice(HELP.indexOf('Commands:'), HELP.indexOf('Options (every command):')).split('\n');
+  const out: string[] = [];
+  let inGroup = false;
+  for (const line of lines) {
+    if (/^  [a-z]/.test(line)) inGroup = line.startsWith(`  ${group} `);
+    else if (!/^ {3,}/.test(line)) inGroup = false;
+    if (inGroup) out.push(line);
+  }
+  return `Usage: tessera ${group} <subcommand> [options]\n\n${out.join('\n')}\n`;
+}
 
 class UsageError extends Error {}
 
@@ -65,9 +93,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return EXIT.ok;
     }
+    if (GROUPS.has(command) && (sub === undefined || sub === '-h' || sub === '--help')) return help(groupHelp(command));
     if (command === 'serve') {
       const { values } = parse(argv.slice(1), {});
-      if (values.help) return help('tessera serve\n\nServes the API on HOST:PORT with the in-process worker.\n');
+      if (values.help) return help('tessera serve [--json]\n\nServes the API on HOST:PORT with the in-process worker (TESSERA_WORKER=off: API only, beside\ntessera worker processes on PostgreSQL). Logs are JSON lines on stdout; stops on SIGINT/SIGTERM.\n');
       await serve();
       return EXIT.ok;
     }
@@ -81,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'merchants' && sub === 'create') {
       const { values } = parse(rest, { name: { type: 'string' }, 'notify-url': { type: 'string' } });
-      if (values.help) return help('tessera merchants create --name NAME [--notify-url URL] [--json]\n');
+      if (values.help) return help('tessera merchants create --name NAME [--notify-url URL] [--json]\n\nCreates a merchant; prints its id, key pair and webhook secret once. --notify-url is where its\n/cof/v1 notifications go.\n');
       const name = typeof values.name === 'string' ? values.name.trim() : '';
       if (!name) throw new UsageError('--name is required.');
       const notifyUrl = values['notify-url'];
@@ -123,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'jwks' && (sub === 'list' || sub === 'rotate' || sub === 'retire')) {
       const { values } = parse(rest, { kid: { type: 'string' } });
-      if (values.help) return help('tessera jwks list|rotate|retire --kid KID [--json]\n');
+      if (values.help) return help('tessera jwks list|rotate|retire --kid KID [--json]\n\nlist: the keys published at GET /cof/v1/keys (the first is active). rotate: publish a new active key;\nolder ones keep decrypting. retire --kid KID: stop publishing and decrypting with a decrypt-only key.\n');
       const kid = typeof values.kid === 'string' ? values.kid : undefined;
       if (sub === 'retire' && !kid) throw new UsageError('--kid is required.');
       const deps = await cliDeps();
@@ -146,7 +175,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'worker') {
       const { values } = parse(argv.slice(1), {});
-      if (values.help) return help('tessera worker\n\nRuns jobs and batch records without serving HTTP (PostgreSQL: DATABASE_URL).\n');
+      if (values.help) return help('tessera worker [--json]\n\nRuns jobs and batch records without serving the API (PostgreSQL: DATABASE_URL). With\nTESSERA_METRICS_PORT it answers /metrics, /health and /ready on HOST:that port. Logs are JSON lines on\nstdout; stops on SIGINT/SIGTERM.\n');
       await runWorker();
       return EXIT.ok;
     }
@@ -178,7 +207,7 @@ export async function main(argv: string[]): Promise<number> {
       output(values.json === true, summary, `Batch ${summary.batchId}: ${summary.succeeded} succeeded, ${summary.failed} failed; results in ${summary.out}.`);
       return EXIT.ok;
     }
-    if (command === 'issuers') return await issuersCommand(sub, rest);
+    if (command === 'issuers') return await issuersCommand(sub === '-h' || sub === '--help' ? undefined : sub, rest);
     if (command === 'audit' && sub === 'verify') {
       const { values } = parse(rest, {});
       if (values.help) return help('tessera audit verify [--json]\n\nRe-computes the audit chain; exit 0 if intact, 1 at the first changed, removed or reordered record.\n');
@@ -204,8 +233,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Prints a command's help with the common options and exit codes. */
 function help(text: string): number {
-  process.stdout.write(text);
+  process.stdout.write(text.includes('Exit codes:') ? text : text.replace(/\n*$/, '\n') + HELP_FOOTER);
   return EXIT.ok;
 }
 
