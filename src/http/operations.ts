@@ -101,8 +101,8 @@ export async function readiness(deps: Deps, now = Date.now()): Promise<{ databas
   }
   let worker = 'ok';
   const { worker: w } = deps;
-  if (deps.config.worker === 'off') worker = WORKER_OFF;
-  else if (!w.running) worker = 'not running';
+  // `tessera worker` runs its loop whatever TESSERA_WORKER says: only a process without one is "off".
+  if (!w.running) worker = deps.config.worker === 'off' ? WORKER_OFF : 'not running';
   else if (now - w.lastTickAt > READY_WORKER_STALE_MS) worker = `stalled (last loop ${Math.round((now - w.lastTickAt) / 1000)} s ago)`;
   return { database, migrations, worker };
 }
