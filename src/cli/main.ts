@@ -1,11 +1,17 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { buildDeps } from '../deps.ts';
-import { createLogger } from '../logger.ts';
 import { loadConfig } from '../config.ts';
-import { serve } from './serve.ts';
-import { runWorker } from './worker.ts';
-import { cofImport, IMPORT_HELP } from './cof-import.ts';
-import { issuersCommand } from './issuers.ts';
+import { IMPORT_HELP } from './cof-import.ts';
+
+// The composition root, the HTTP app and their dependencies load only when a command needs them,
+// so `--help` and usage errors answer at once.
+const lazy = {
+  deps: () => import('../deps.ts'),
+  logger: () => import('../logger.ts'),
+  serve: () => import('./serve.ts'),
+  worker: () => import('./worker.ts'),
+  cofImport: () => import('./cof-import.ts'),
+  issuers: () => import('./issuers.ts'),
+};
 
 /** Exit codes: 0 done; 1 failed; 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -81,6 +87,7 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 
 /** CLI commands log to stderr only, so `--json` output on stdout stays one document. */
 async function cliDeps() {
+  const [{ buildDeps }, { createLogger }] = await Promise.all([lazy.deps(), lazy.logger()]);
   const config = loadConfig();
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
   return buildDeps({ config, logger });
@@ -97,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'serve') {
       const { values } = parse(argv.slice(1), {});
       if (values.help) return help('tessera serve [--json]\n\nServes the API on HOST:PORT with the in-process worker (TESSERA_WORKER=off: API only, beside\ntessera worker processes on PostgreSQL). Logs are JSON lines on stdout; stops on SIGINT/SIGTERM.\n');
-      await serve();
+      await (await lazy.serve()).serve();
       return EXIT.ok;
     }
     if (command === 'migrate') {
@@ -176,7 +183,7 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'worker') {
       const { values } = parse(argv.slice(1), {});
       if (values.help) return help('tessera worker [--json]\n\nRuns jobs and batch records without serving the API (PostgreSQL: DATABASE_URL). With\nTESSERA_METRICS_PORT it answers /metrics, /health and /ready on HOST:that port. Logs are JSON lines on\nstdout; stops on SIGINT/SIGTERM.\n');
-      await runWorker();
+      await (await lazy.worker()).runWorker();
       return EXIT.ok;
     }
     if (command === 'cof' && sub === 'import') {
@@ -195,6 +202,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       const chunkSize = values['chunk-size'] === undefined ? 10_000 : Number(values['chunk-size']);
       if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > 10_000) throw new UsageError('--chunk-size must be 1 to 10000.');
+      const { cofImport } = await lazy.cofImport();
       const summary = await cofImport({
         url: String(values.url),
         merchantId: String(values.merchant),
@@ -207,7 +215,7 @@ export async function main(argv: string[]): Promise<number> {
       output(values.json === true, summary, `Batch ${summary.batchId}: ${summary.succeeded} succeeded, ${summary.failed} failed; results in ${summary.out}.`);
       return EXIT.ok;
     }
-    if (command === 'issuers') return await issuersCommand(sub === '-h' || sub === '--help' ? undefined : sub, rest);
+    if (command === 'issuers') return await (await lazy.issuers()).issuersCommand(sub === '-h' || sub === '--help' ? undefined : sub, rest);
     if (command === 'audit' && sub === 'verify') {
       const { values } = parse(rest, {});
       if (values.help) return help('tessera audit verify [--json]\n\nRe-computes the audit chain; exit 0 if intact, 1 at the first changed, removed or reordered record.\n');
