@@ -7,7 +7,7 @@
 // exactly one outcome, and every webhook and notification arrived (duplicates only with one id).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -185,7 +185,7 @@ describe('the cluster behind nginx (PostgreSQL: scale-out)', { skip: !ENGINES.in
       assert.equal(worker1.alive(), false);
       assert.deepEqual(unexpected, []);
       assert.ok(stats.networkErrors > 0, 'the pinned clients saw the kill');
-      assert.ok(orders.size >= 20 && asyncTokens.size >= 10 && transactions.size >= 10, `too little traffic: ${orders.size} orders, ${asyncTokens.size} async tokens, ${transactions.size} transactions`);
+      assert.ok(orders.size >= 10 && asyncTokens.size >= 5 && transactions.size >= 5, `too little traffic: ${orders.size} orders, ${asyncTokens.size} async tokens, ${transactions.size} transactions`);
 
       // 1. Every 2xx is durable: read back through the surviving processes.
       for (const o of orders.values()) {
@@ -255,10 +255,16 @@ describe('the cluster behind nginx (PostgreSQL: scale-out)', { skip: !ENGINES.in
 
       // Nothing to see for an attacker: no test PAN in any process's output or any notification.
       assert.deepEqual(findPans(c.output.join('') + receiver.received.map((r) => r.body).join('\n')), []);
+      // nginx passed requests on (a process refused or dropped them): "status=502, 201"-like lines.
+      // Its log holds no URI (a path can carry a token), so no token either.
+      const access = readFileSync(join(c.runDir, 'access.log'), 'utf8');
+      const passedOn = access.split('\n').filter((l) => /status=\S+, /.test(l));
+      const replayedPosts = passedOn.filter((l) => / POST /.test(l)).length;
+      for (const t of tokens.values()) assert.ok(!access.includes(t.body.token), 'no token in the access log');
       const dupes = receiver.received.length - creations.length - confirmations.length;
       process.stdout.write(
         `# cluster: ${orders.size} orders (${interrupted} interrupted mid-payment), ${tokens.size} temporary tokens, ${asyncTokens.size} async + ${syncTokens.size} sync network tokens, ${transactions.size} transactions, ${unanswered} unanswered duplicates of killed requests; ` +
-          `${stats.attempts} HTTP attempts, ${stats.retried} client retries, ${stats.networkErrors} connection errors; ` +
+          `nginx passed ${passedOn.length} requests on (${replayedPosts} keyed POSTs); ${stats.attempts} HTTP attempts, ${stats.retried} client retries, ${stats.networkErrors} connection errors; ` +
           `${creations.length - requestIds.size} duplicate notifications, ${confirmations.length - paidIds.size} duplicate webhooks, ${dupes} other deliveries\n`,
       );
     } finally {
