@@ -9,7 +9,7 @@
 // 3. Webhook fan-out: N webhooks subscribed to `orders.create`; M unpaid orders are created, and
 //    every signed delivery is counted at a local node:http receiver; rate = deliveries / (last − first arrival).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
@@ -97,7 +97,13 @@ async function permanentToken(url: string, jwt: string, number: string, cvc: str
   throw new Error('the validation hold was not released');
 }
 
-async function load(url: string, jwt: string, token: string, label: string): Promise<number> {
+/** The server's CPU time so far (user + system), in ms: a cost per order that does not depend on how busy the machine is. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+async function load(url: string, jwt: string, token: string, label: string, pid: number): Promise<number> {
   const request = {
     url: `${url}/api/orders`,
     method: 'POST',
@@ -105,10 +111,12 @@ async function load(url: string, jwt: string, token: string, label: string): Pro
     body: JSON.stringify({ currency: 'MXN', items: [{ name: 'Coffee', quantity: 2, price: 150.5 }], token }),
   };
   await autocannon({ ...request, connections: CONNECTIONS, duration: 2 }); // warm-up
+  const cpu0 = cpuMs(pid);
   const r = await autocannon({ ...request, connections: CONNECTIONS, duration: DURATION_S });
+  const cpuPerOrderUs = ((cpuMs(pid) - cpu0) * 1000) / Math.max(1, r['2xx']);
   const rps = r['2xx'] / r.duration;
   console.log(
-    `POST /api/orders (${label}): ${rps.toFixed(0)} orders/s (2xx ${r['2xx']}, non-2xx ${r.non2xx}, errors ${r.errors}), p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ${CONNECTIONS} connections, ${DURATION_S} s (target ≥ 2000/s)`,
+    `POST /api/orders (${label}): ${rps.toFixed(0)} orders/s (2xx ${r['2xx']}, non-2xx ${r.non2xx}, errors ${r.errors}), p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ${CONNECTIONS} connections, ${DURATION_S} s (target ≥ 2000/s); server CPU ${cpuPerOrderUs.toFixed(0)} µs per order`,
   );
   return rps;
 }
@@ -134,14 +142,14 @@ async function main(): Promise<void> {
     const { token: jwt } = (await (await fetch(`${server.url}/api/authorizations/token`, { method: 'POST', headers: { authorization: basic } })).json()) as { token: string };
 
     const amex = await permanentToken(server.url, jwt, '378282246310005', '1234');
-    const panRate = await load(server.url, jwt, amex, 'permanent token, PAN');
+    const panRate = await load(server.url, jwt, amex, 'permanent token, PAN', server.child.pid!);
 
     const visa = await permanentToken(server.url, jwt, '4242424242424242', '123');
     await api(server.url, jwt, 'POST', '/api/orders', { currency: 'MXN', items: [{ name: 'First', quantity: 1, price: 1 }], token: visa });
     await new Promise((r) => setTimeout(r, 1000)); // the background upgrade issues the network token
     const check = await api(server.url, jwt, 'POST', '/api/orders', { currency: 'MXN', items: [{ name: 'Check', quantity: 1, price: 1 }], token: visa });
     if (check.payment.credential !== 'network_token') throw new Error('the Visa card did not get its network token');
-    const ntRate = await load(server.url, jwt, visa, 'permanent token, network token + cryptogram');
+    const ntRate = await load(server.url, jwt, visa, 'permanent token, network token + cryptogram', server.child.pid!);
 
     for (let i = 0; i < WEBHOOKS; i++) await api(server.url, jwt, 'POST', '/api/webhooks', { url: `${hookUrl}/${i}`, events: ['orders.create'] });
     const expected = FANOUT_ORDERS * WEBHOOKS;

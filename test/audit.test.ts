@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { sql } from 'kysely';
+import { makeTrace, runWithTrace } from '../src/observability/trace-context.ts';
 import { CARDS, rawCard } from './support/cards.ts';
 import { call, closeAndScan, createMerchant, ENGINES, eventually, startInstance, type Instance, type MerchantCredentials } from './support/harness.ts';
 import { createOrder, orderBody, permanentToken, temporaryToken } from './support/orders.ts';
@@ -158,14 +159,29 @@ for (const engine of ENGINES) {
       assert.equal((await t.deps.audit.verify()).ok, true);
     });
 
-    it('keeps one unbroken chain under concurrent appends', async () => {
+    it('keeps one unbroken chain under concurrent appends (grouped), each record with its own caller\'s request id', async () => {
       const before = (await t.deps.audit.verify()).records;
-      await Promise.all(Array.from({ length: 40 }, (_, i) => t.deps.audit.record({ tenantId: m.id, operation: 'test.concurrent', reason: `append ${i}` })));
+      // Appends from 40 concurrent requests, some single and some several at once: they share head turns.
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          runWithTrace(makeTrace(`req-concurrent-${i}`), () =>
+            i % 4 === 0
+              ? t.deps.audit.recordMany([
+                  { tenantId: m.id, operation: 'test.concurrent', reason: `append ${i}` },
+                  { tenantId: m.id, operation: 'test.concurrent', reason: `append ${i}b` },
+                ])
+              : t.deps.audit.record({ tenantId: m.id, operation: 'test.concurrent', reason: `append ${i}` }),
+          ),
+        ),
+      );
       const v = await t.deps.audit.verify();
       assert.equal(v.ok, true, JSON.stringify(v));
-      assert.equal(v.records, before + 40);
+      assert.equal(v.records, before + 50);
       const count = await k().selectFrom('audit_log').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
       assert.equal(Number(count.n), v.records);
+      const rows = await k().selectFrom('audit_log').select(['reason', 'request_id']).where('operation', '=', 'test.concurrent').execute();
+      assert.equal(rows.length, 50);
+      for (const r of rows) assert.equal(r.request_id, `req-concurrent-${/append (\d+)/.exec(r.reason)![1]}`, r.reason);
     });
   });
 }

@@ -78,6 +78,19 @@ for (const engine of ENGINES) {
       assert.notEqual(fresh.body.tokenId, first.body.tokenId, 'a new key is new work');
     });
 
+    it('does not keep a 429: a retry with the same key asks the network again (with retry-after), not a replay', async () => {
+      // 4000000000004293: the sandbox token service answers 429 for it.
+      const body = { merchantId: m.id, encryptedData: await encryptToTessera(t, cardPayload('4000000000004293')), source: 'MANUAL' };
+      const auth = { ...m, auth: `APIKEY ${m.privateKey}`, webhookSecret: m.webhookSecret };
+      const first = await cof(t, auth, 'POST', '/cof/v1/tokens', { body, headers: { 'idempotency-key': 'cof-429' } });
+      const again = await cof(t, auth, 'POST', '/cof/v1/tokens', { body, headers: { 'idempotency-key': 'cof-429' } });
+      for (const res of [first, again]) {
+        assert.equal(res.status, 429, res.text);
+        assert.equal(res.headers['retry-after'], '1');
+        assert.equal(res.headers['idempotent-replayed'], undefined);
+      }
+    });
+
     it('covers the issuer face too: a retried eCom token request returns the same token, keyed per issuer', async () => {
       const issuer = await createIssuer(t);
       const { cardId } = await registerCard(t, issuer, CARDS.visa);

@@ -36,5 +36,60 @@ for (const engine of ENGINES) {
       assert.equal(read.status, 404, 'still tenant-isolated after restart');
       assert.deepEqual(await closeAndScan(t), []);
     });
+
+    for (const reached of [false, true]) {
+      it(`finishes a refund whose request died ${reached ? 'after the acquirer refunded' : 'before the acquirer answered'}: one refund at the acquirer, the order's amounts right`, async () => {
+        let t = await startInstance(engine);
+        const m = await createMerchant(t);
+        const token = await temporaryToken(t, m, { number: CARDS.mastercard, cvc: '987' });
+        const paid = await call(t, m.jwt, 'POST', '/api/orders', { body: orderBody({ token }) });
+        assert.equal(paid.status, 201, paid.text);
+        assert.equal(paid.body.status, 'paid');
+        const orderId = paid.body.id as string;
+        const k = () => t.deps.db.kysely;
+        const order = await k().selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirstOrThrow();
+
+        // A partial refund whose request is still at the acquirer when the process "dies".
+        t = await t.restart({ TESSERA_SANDBOX_LATENCY_MS: '600' });
+        const amount = Math.floor(order.captured_amount / 2);
+        const inflight = call(t, m.jwt, 'POST', `/api/orders/${orderId}/refunds`, { body: { amount: amount / 100 } }).catch(() => undefined);
+        const refund = await eventually(async () => k().selectFrom('order_refunds').selectAll().where('order_id', '=', orderId).executeTakeFirst(), 2000, 'the reserved refund');
+        assert.equal(refund.status, 'pending');
+        t = await t.restart({ TESSERA_SANDBOX_LATENCY_MS: '0' });
+        await inflight;
+        assert.deepEqual(await k().selectFrom('sandbox_refunds').selectAll().where('reference', '=', refund.id).execute(), [], 'the dead request never reached the acquirer');
+        if (reached) {
+          // The other crash window: the acquirer did refund, the process died before marking it done.
+          await t.deps.acquirer.refund(order.authorization_id!, refund.id, refund.amount);
+        }
+        const reserved = await k().selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirstOrThrow();
+        assert.equal(reserved.refunded_amount, amount, 'the amount stays reserved: no second refund can overdraw it meanwhile');
+        assert.equal(reserved.status, 'partially_refunded');
+
+        // The safety-net job (due two minutes after the reservation) finishes it: bring it forward.
+        const moved = await k().updateTable('jobs').set({ run_at: Date.now() }).where('unique_key', '=', `refund:${refund.id}`).executeTakeFirst();
+        assert.equal(Number(moved.numUpdatedRows), 1, 'the refund has its safety-net job');
+        t.deps.worker.nudge();
+        const done = await eventually(async () => {
+          const r = await k().selectFrom('order_refunds').selectAll().where('id', '=', refund.id).executeTakeFirstOrThrow();
+          return r.status === 'succeeded' ? r : undefined;
+        }, 5000, 'the refund job');
+        assert.ok(done.completed_at);
+        const atAcquirer = await k().selectFrom('sandbox_refunds').selectAll().where('reference', '=', refund.id).execute();
+        assert.deepEqual(atAcquirer.map((r) => r.amount), [amount], 'exactly one refund at the acquirer');
+        assert.deepEqual(await k().selectFrom('jobs').select('id').where('unique_key', '=', `refund:${refund.id}`).execute(), []);
+        const read = await call(t, m.jwt, 'GET', `/api/orders/${orderId}`);
+        assert.equal(read.status, 200);
+        assert.equal(read.body.status, 'partially_refunded');
+        // The rest can still be refunded, and no more than the rest.
+        const over = await call(t, m.jwt, 'POST', `/api/orders/${orderId}/refunds`, { body: { amount: (order.captured_amount - amount + 1) / 100 } });
+        assert.equal(over.status, 400, over.text);
+        assert.equal(over.body.param, 'amount');
+        const rest = await call(t, m.jwt, 'POST', `/api/orders/${orderId}/refunds`, {});
+        assert.equal(rest.status, 201, rest.text);
+        assert.equal(rest.body.order.status, 'refunded');
+        assert.deepEqual(await closeAndScan(t), []);
+      });
+    }
   });
 }

@@ -125,7 +125,7 @@ export class SandboxTsp implements TokenServiceProvider {
     if (scenario.kind === 'step_up') return { ok: false, decline: 'authentication_required' };
     if (scenario.kind === 'decline' && PROVISION_DECLINES.has(scenario.reason)) return { ok: false, decline: scenario.reason };
 
-    const k = this.#db.kysely;
+    const k = this.#db.relaxed; // simulator state: see Db.relaxed
     // The same request id again (the requestor retrying after a crash): the token it already got.
     const repeated = req.requestId ? await findSandboxTokenByRequestId(k, req.requestId) : undefined;
     if (repeated) return { ok: true, token: this.#info(repeated), reused: true };

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { currentTrace } from '../observability/trace-context.ts';
 import type { Db } from '../storage/database.ts';
 import type { Executor } from '../storage/repos/executor.ts';
-import { appendAuditRow, auditPage, listTenantAudit, lockAuditHead, readAuditHead, type AuditRow } from '../storage/repos/audit.ts';
+import { appendAuditRows, auditPage, listTenantAudit, lockAuditHead, readAuditHead, type AuditRow } from '../storage/repos/audit.ts';
 
 /** What a caller says about one access to card data. Never the card data. */
 export interface AuditEntry {
@@ -56,20 +56,70 @@ export function createAuditService(deps: AuditServiceDeps) {
   const byId = new Map(deps.keys.map((key) => [key.id, key.key]));
   const forUpdate = deps.db.engine === 'postgres';
 
-  async function append(trx: Executor, entry: AuditEntry): Promise<void> {
+  /** Appends `entries` in order under one lock of the chain head. */
+  async function append(trx: Executor, entries: AuditEntry[]): Promise<void> {
     const head = await lockAuditHead(trx, forUpdate);
-    const row: Omit<AuditRow, 'hash'> = {
-      seq: head.seq + 1,
-      tenant_id: entry.tenantId,
-      operation: entry.operation,
-      reason: entry.reason,
-      subject: entry.subject ?? null,
-      request_id: entry.requestId ?? currentTrace()?.reqId ?? null,
-      created_at: deps.now(),
-      key_id: signer!.id,
-      prev_hash: head.hash,
-    };
-    await appendAuditRow(trx, { ...row, hash: chainHash(signer!.key, row) });
+    let prev: { seq: number; hash: string } = head;
+    const rows: AuditRow[] = [];
+    const now = deps.now();
+    for (const entry of entries) {
+      const row: Omit<AuditRow, 'hash'> = {
+        seq: prev.seq + 1,
+        tenant_id: entry.tenantId,
+        operation: entry.operation,
+        reason: entry.reason,
+        subject: entry.subject ?? null,
+        request_id: entry.requestId ?? null,
+        created_at: now,
+        key_id: signer!.id,
+        prev_hash: prev.hash,
+      };
+      const hash = chainHash(signer!.key, row);
+      rows.push({ ...row, hash });
+      prev = { seq: row.seq, hash };
+    }
+    await appendAuditRows(trx, rows);
+  }
+
+  /**
+   * Group commit: appends asked for while a transaction on the chain head is running wait and go
+   * together in the next one — one turn on the head (a lock every process takes) for many callers.
+   * Each caller's promise settles when its records are committed; a failed group is retried caller
+   * by caller, so one caller's failure is not another's.
+   */
+  const waiting: { entries: AuditEntry[]; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  let flushing = false;
+  async function flush(): Promise<void> {
+    flushing = true;
+    try {
+      while (waiting.length > 0) {
+        const group = waiting.splice(0, 256);
+        try {
+          await k.transaction().execute((t) => append(t, group.flatMap((g) => g.entries)));
+          for (const g of group) g.resolve();
+        } catch {
+          for (const g of group) {
+            try {
+              await k.transaction().execute((t) => append(t, g.entries));
+              g.resolve();
+            } catch (err) {
+              g.reject(err);
+            }
+          }
+        }
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+  function enqueue(entries: AuditEntry[]): Promise<void> {
+    // The request id is the caller's: read it now, in the caller's trace, not in the flush's.
+    const reqId = currentTrace()?.reqId ?? null;
+    const own = entries.map((e) => ({ ...e, requestId: e.requestId ?? reqId ?? undefined }));
+    return new Promise<void>((resolve, reject) => {
+      waiting.push({ entries: own, resolve, reject });
+      if (!flushing) void flush();
+    });
   }
 
   return {
@@ -79,16 +129,14 @@ export function createAuditService(deps: AuditServiceDeps) {
      * single connection); otherwise the append is its own short transaction.
      */
     async record(entry: AuditEntry, trx?: Executor): Promise<void> {
-      if (trx) return append(trx, entry);
-      await k.transaction().execute((t) => append(t, entry));
+      if (trx) return append(trx, [{ ...entry, requestId: entry.requestId ?? currentTrace()?.reqId ?? undefined }]);
+      return enqueue([entry]);
     },
 
     /** Appends several records in one transaction (one turn on the chain head). */
     async recordMany(entries: AuditEntry[]): Promise<void> {
       if (entries.length === 0) return;
-      await k.transaction().execute(async (t) => {
-        for (const entry of entries) await append(t, entry);
-      });
+      return enqueue(entries);
     },
 
     /** A tenant's own records, newest first. `cursor`: the `next_cursor` of the previous page. */

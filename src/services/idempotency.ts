@@ -102,9 +102,12 @@ export function createIdempotencyService(deps: IdempotencyDeps) {
       }
     },
 
-    /** Stores the answer of a claimed key (5xx answers are let go instead, so a retry does the work). */
+    /**
+     * Stores the answer of a claimed key. 5xx and 429 answers are let go instead, so a retry with the
+     * same key does the work: both say "not done, try again" (a stored 429 would be replayed forever).
+     */
     async finish(tenant: string, key: string, status: number, type: string | null, body: string): Promise<void> {
-      if (status >= 500) return releaseIdempotencyKey(k, tenant, key);
+      if (status >= 500 || status === 429) return releaseIdempotencyKey(k, tenant, key);
       const ct = await deps.vault.encrypt(tenant, body, aad(tenant, key));
       await completeIdempotencyKey(k, tenant, key, { response_status: status, response_type: type, response_ct: ct });
     },

@@ -149,7 +149,8 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
   }
 
   /** Asks the TSP and keeps what it issued. Transient TSP faults throw; declines are values. */
-  async function provision(merchantId: string, p: Prepared, requestId?: string): Promise<Outcome> {
+  /** `relaxed`: write the token through `Db.relaxed` (batch records: their result's later commit makes it durable). */
+  async function provision(merchantId: string, p: Prepared, requestId?: string, relaxed = false): Promise<Outcome> {
     const result: ProvisionResult = await deps.tsp.requestToken({ merchantId, ...p, requestId });
     if (!result.ok) return { ok: false, code: result.decline, message: DECLINE_MESSAGES[result.decline] ?? 'The issuer declined the token request.' };
     const t = result.token;
@@ -173,7 +174,7 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
       updated_at: now,
       card_fingerprint: await deps.vault.panFingerprint(merchantId, p.card.pan),
     };
-    if (await insertNetworkToken(k, row)) {
+    if (await insertNetworkToken(relaxed ? deps.db.relaxed : k, row)) {
       deps.metrics?.tokenCreated('network');
       return { ok: true, view: viewOf(row) };
     }
@@ -310,7 +311,7 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
      */
     async provisionForBatch(merchantId: string, p: Prepared, requestId: string): Promise<Outcome> {
       try {
-        return await provision(merchantId, p, requestId);
+        return await provision(merchantId, p, requestId, true);
       } catch (err) {
         const t = transient(err);
         if (!t) throw err;

@@ -18,6 +18,17 @@ export type Engine = 'sqlite' | 'postgres';
 /** An open database: the Kysely handle, which engine it is, and how to close it. */
 export interface Db {
   kysely: Kysely<Database>;
+  /**
+   * The same database through connections whose commits do not wait for the WAL flush
+   * (PostgreSQL `synchronous_commit = off`; on SQLite, the one connection). Only for writes whose
+   * loss in a database-server crash is harmless: state of the sandbox network (a simulator of an
+   * outside system), or a row that a later synchronous commit on the same server covers — a
+   * synchronous commit flushes the whole WAL before it, so once the batch record's result is durable,
+   * the network token written before it is too; until then the record is still in flight and its
+   * retry writes the token again. A Tessera process crash loses nothing either way: the commit
+   * happened, only the disk flush is deferred (by at most 3 × `wal_writer_delay`).
+   */
+  relaxed: Kysely<Database>;
   engine: Engine;
   close(): Promise<void>;
 }
@@ -63,11 +74,21 @@ export function openDatabase(options: DatabaseOptions): Db {
     // An idle client's error (e.g. the server restarting) must not crash the process; queries retry.
     pool.on('error', () => {});
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { kysely, engine: 'postgres', close: () => kysely.destroy() };
+    const relaxedPool = new pg.Pool({ connectionString: options.databaseUrl, max: Math.max(2, Math.ceil((options.poolSize ?? 10) / 2)), types, options: '-c synchronous_commit=off' });
+    relaxedPool.on('error', () => {});
+    const relaxed = new Kysely<Database>({ dialect: new PostgresDialect({ pool: relaxedPool }) });
+    return {
+      kysely,
+      relaxed,
+      engine: 'postgres',
+      close: async () => {
+        await Promise.all([kysely.destroy(), relaxed.destroy()]);
+      },
+    };
   }
   mkdirSync(dirname(options.sqlitePath), { recursive: true });
   const kysely = new Kysely<Database>({ dialect: nodeSqliteDialect(options.sqlitePath) });
-  return { kysely, engine: 'sqlite', close: () => kysely.destroy() };
+  return { kysely, relaxed: kysely, engine: 'sqlite', close: () => kysely.destroy() };
 }
 
 /** Applies every pending migration; safe to call from several processes at once. */

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../../deps.ts';
 import { TesseraError } from '../../domain/errors.ts';
 import { MAX_BATCH_BYTES } from '../../services/issuer-batch.ts';
-import { BankingError, BATCH_BODY, BatchParams, BatchQuery, BatchStatus, IssuerParams } from '../schemas/banking.ts';
+import { BankingError, BATCH_BODY, BatchFile, BatchOutput, BatchParams, BatchQuery, BatchStatus, IssuerParams } from '../schemas/banking.ts';
 
 const security = [{ issuerBearer: [] }];
 const tags = ['issuers'];
@@ -30,10 +30,15 @@ export const bankingBatchRoutes = (deps: Deps): FastifyPluginAsync =>
           security,
           params: IssuerParams,
           description: BATCH_BODY,
+          // Documents the file (OpenAPI, SDK types). The body here is the request stream, which the
+          // service checks record by record: its validation result is ignored below.
+          body: BatchFile,
           response: { 202: BatchStatus, 409: BankingError, 413: BankingError, ...errors },
         },
+        attachValidation: true,
       },
       async (request, reply) => {
+        if (request.validationError && request.validationError.validationContext !== 'body') throw request.validationError;
         const length = Number(request.headers['content-length'] ?? 0);
         if (length > MAX_BATCH_BYTES) throw new TesseraError('payload_too_large', `A batch file may have at most ${MAX_BATCH_BYTES} bytes.`);
         const body = request.body as unknown;
@@ -57,7 +62,7 @@ export const bankingBatchRoutes = (deps: Deps): FastifyPluginAsync =>
           security,
           params: BatchParams,
           querystring: BatchQuery,
-          response: { 409: BankingError, ...errors },
+          response: { 200: BatchOutput, 409: BankingError, ...errors },
         },
       },
       async (request, reply) => {

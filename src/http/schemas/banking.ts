@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { CARD_ID_PATTERN, PersonalInformation } from '../../domain/issuer.ts';
+import { BatchHeader, BatchRecord, CARD_ID_PATTERN, PersonalInformation } from '../../domain/issuer.ts';
 
 /**
  * Schemas of the issuer face (`/authz/v1`, `/banking/v1`, Thales D1 style), written once:
@@ -126,6 +126,50 @@ export const BatchStatus = Type.Object({
   clickToPayAutoEnrolment: Type.Boolean(),
   createdAt: Type.String({ format: 'date-time' }),
   completedAt: Type.Optional(Type.String({ format: 'date-time' })),
+});
+
+const ResultCode = Type.Union([Type.Literal('OK'), Type.Literal('KO')]);
+
+/** `GET …/batch-files/:batchId/output`: one result per record, in file order (streamed, so described here, not serialized by it). */
+export const BatchOutput = Type.Object({
+  header: Type.Object({
+    batchId: Type.String(),
+    seqNumber: Type.Integer(),
+    issuerId: Type.String(),
+    operation: Type.Literal('CONSUMER_CARD_REGISTRATION'),
+    clickToPayAutoEnrolment: Type.Boolean(),
+    totalRecords: Type.Integer(),
+    errorCode: Type.Union([Type.String(), Type.Null()], { description: 'null for a processed file; the reason for a refused one.' }),
+  }),
+  recordsResults: Type.Array(
+    Type.Object({
+      rowId: Type.Union([Type.String(), Type.Integer()]),
+      consumerCardRegistrationResult: Type.Object({
+        consumerId: Type.Union([Type.String(), Type.Null()]),
+        consumerStatus: ResultCode,
+        cards: Type.Array(
+          Type.Object({
+            cardId: Type.String(),
+            status: ResultCode,
+            errorCode: Type.Optional(Type.String()),
+            clickToPayEnrolment: Type.Optional(Type.Union([Type.Literal('SUCCESSFUL'), Type.Literal('FAILED')])),
+            clickToPayErrorCode: Type.Optional(Type.String()),
+          }),
+        ),
+        consumerError: Type.Optional(Type.Object({ errorCode: Type.String(), field: Type.Union([Type.String(), Type.Null()]) })),
+      }),
+    }),
+  ),
+});
+
+/**
+ * The batch file, for the OpenAPI document and the SDK: the same header and record schemas the
+ * service checks record by record while it streams the file (Fastify does not validate this body).
+ */
+export const BatchFile = Type.Object({
+  header: BatchHeader,
+  records: Type.Array(BatchRecord),
+  signature: Type.String({ description: 'Detached JWS (`protected..signature`, ES256, a registered `kid`) over the RFC 8785 canonical JSON of `{header, records}`.' }),
 });
 
 /** The batch file body, described (not validated by the framework: it is streamed and checked record by record). */

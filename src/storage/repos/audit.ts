@@ -16,9 +16,12 @@ export async function lockAuditHead(trx: Executor, forUpdate: boolean): Promise<
   return head;
 }
 
-export async function appendAuditRow(trx: Executor, row: AuditRow): Promise<void> {
-  await trx.insertInto('audit_log').values(row).execute();
-  await trx.updateTable('audit_head').set({ seq: row.seq, hash: row.hash }).where('id', '=', 1).execute();
+/** Appends rows that continue the chain (in order) and moves the head to the last one. */
+export async function appendAuditRows(trx: Executor, rows: AuditRow[]): Promise<void> {
+  const last = rows[rows.length - 1];
+  if (!last) return;
+  for (let i = 0; i < rows.length; i += 500) await trx.insertInto('audit_log').values(rows.slice(i, i + 500)).execute();
+  await trx.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
 }
 
 export async function readAuditHead(db: Executor): Promise<AuditHead | undefined> {
