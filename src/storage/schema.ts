@@ -174,6 +174,8 @@ export interface NetworkTokenRequestsTable {
   error_message: string | null;
   created_at: number;
   completed_at: number | null;
+  /** The `Idempotency-Key` of the request that created it (migration 0012), null without one. */
+  idempotency_key: string | null;
 }
 
 export interface NetworkTransactionsTable {
