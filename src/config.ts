@@ -68,6 +68,8 @@ export interface Config {
   idempotencyLockMs: number;
   /** `TESSERA_TRUST_PROXY`: comma-separated addresses/CIDRs of reverse proxies whose `X-Forwarded-For` names the client (auth throttling keys on it). Default unset (the peer address). */
   trustProxy: string | undefined;
+  /** `TESSERA_DASHBOARD_SESSION_TTL_S`: how long an operator's dashboard session lasts. Default 28800 (8 hours). */
+  dashboardSessionTtlMs: number;
 }
 
 export class ConfigError extends Error {
@@ -128,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobLockMs: int(env, 'TESSERA_JOB_LOCK_MS', 60_000, 100),
     idempotencyLockMs: int(env, 'TESSERA_IDEMPOTENCY_LOCK_MS', 60_000, 100),
     trustProxy: env.TESSERA_TRUST_PROXY?.trim() || undefined,
+    dashboardSessionTtlMs: int(env, 'TESSERA_DASHBOARD_SESSION_TTL_S', 28_800, 1) * 1000,
   };
 }
 

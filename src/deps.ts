@@ -33,6 +33,9 @@ import { createBatchWorker } from './services/issuer-batch-worker.ts';
 import { createBatchInbox, TASK_BATCH_INBOX } from './services/batch-inbox.ts';
 import { createMetrics, jobQueueReader } from './observability/metrics.ts';
 import { createAuditService } from './services/audit.ts';
+import { createOperatorService } from './services/operators.ts';
+import { createDashboardService } from './services/dashboard.ts';
+import { createIssuerTimeline } from './sandbox/issuer-timeline.ts';
 
 /**
  * The composition root: the only place that builds config, logger, database, vault, sandbox,
@@ -101,6 +104,8 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   // Network tokenization (`/cof/v1`): Tessera's JWE keys, the simulated networks, notifications.
   const keys = new ServiceKeyRing(db.kysely, deriveKey(master, 'service-keys'), master.id);
   await keys.ensureKey();
+  // Per-second sandbox issuer traffic for the operator dashboard's chart.
+  const issuerTimeline = createIssuerTimeline(db);
   const tsp = new SandboxTsp(db, {
     key: deriveKey(master, 'sandbox-tsp'),
     parKey: deriveKey(master, 'par'),
@@ -109,7 +114,10 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     latency: max > 0 ? () => min + Math.random() * (max - min) : undefined,
     issuerTps: config.sandboxIssuerTps,
     suspendLaterMs: config.sandboxSuspendLaterMs,
-    onIssuerCall: (bin, admitted) => metrics.service.issuerCall(bin, admitted),
+    onIssuerCall: (bin, admitted) => {
+      metrics.service.issuerCall(bin, admitted);
+      issuerTimeline.record(bin, admitted);
+    },
   });
   const notifications = createNotificationService({
     db,
@@ -172,6 +180,9 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     await inbox.ensureJob();
   }
   const issuerFace = { issuers, issuerCards, issuerTokens, clickToPay, issuerBatches };
+  // The operator dashboard (`/dashboard`): operators, sessions and the cross-tenant reads.
+  const operators = createOperatorService({ db, now, csrfKey: createSecretKey(deriveKey(master, 'dashboard-csrf')), sessionTtlMs: config.dashboardSessionTtlMs });
+  const dashboard = createDashboardService({ db, now, notifications, webhooks, networkTokens, meter: tsp.meter, timeline: issuerTimeline });
 
   return {
     config,
@@ -186,7 +197,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     metrics,
     batchScheduler,
     audit,
-    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, ...issuerFace },
+    services: { auth, merchants, customers, tokens, notifications, networkTokens, networkTransactions, batches, orders, webhooks, orderPayments, idempotency, ...issuerFace, operators, dashboard },
     async close() {
       await worker.stop();
       await notifications.close();

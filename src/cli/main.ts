@@ -11,6 +11,7 @@ const lazy = {
   worker: () => import('./worker.ts'),
   cofImport: () => import('./cof-import.ts'),
   issuers: () => import('./issuers.ts'),
+  admin: () => import('./admin.ts'),
 };
 
 /** Exit codes: 0 done; 1 failed; 2 bad usage. */
@@ -36,6 +37,9 @@ Commands:
   issuers create --name NAME     Create an issuer (/banking/v1) from its EC P-256 public key(s);
       --jwk-file FILE [--notify-url URL]   prints its issuerId and webhook secret once.
   issuers keys add|retire        Rotate an issuer's keys (tessera issuers --help).
+  admin create --email EMAIL     Create an operator of the dashboard (/dashboard); prints a generated
+      [--password-stdin]         password once, or reads one from standard input.
+  admin disable --email EMAIL    Stop an operator signing in; ends their dashboard sessions.
   audit verify                   Re-compute the audit log's hash chain; exit 1 and say where it breaks.
 
 Options (every command):
@@ -216,6 +220,7 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     if (command === 'issuers') return await (await lazy.issuers()).issuersCommand(sub === '-h' || sub === '--help' ? undefined : sub, rest);
+    if (command === 'admin') return await (await lazy.admin()).adminCommand(sub, rest);
     if (command === 'audit' && sub === 'verify') {
       const { values } = parse(rest, {});
       if (values.help) return help('tessera audit verify [--json]\n\nRe-computes the audit chain; exit 0 if intact, 1 at the first changed, removed or reordered record.\n');

@@ -59,6 +59,8 @@ export const ERROR_STATUS = {
   /** A `merchantId` (path or body) that is not the caller's: as if no such merchant existed. */
   merchant_not_found: 404,
   token_expired: 410,
+  // 403: the operator dashboard's CSRF check (synchronizer token and Origin) failed.
+  csrf_failed: 403,
   // 405 / 409 / 413 / 415 / 429
   method_not_allowed: 405,
   conflict: 409,

@@ -17,6 +17,7 @@ import { auditRoutes } from './routes/audit.ts';
 import { installAuthThrottle } from './auth-throttle.ts';
 import { installSecurityHeaders } from './security-headers.ts';
 import { installOperations, operationsRoutes } from './operations.ts';
+import { dashboardRoutes } from './dashboard/routes.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -94,6 +95,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   app.get('/health', { schema: { tags: ['operations'], summary: 'Alive (liveness); readiness is GET /ready' } }, async () => ({ status: 'ok' }));
   await app.register(operationsRoutes(deps));
 
+  // The operator dashboard: HTML forms with their own CSRF tokens, outside `Idempotency-Key`.
+  await app.register(dashboardRoutes(deps), { prefix: '/dashboard' });
   // Before any route: every POST registered from here on honours `Idempotency-Key`.
   installIdempotency(app, deps.services.idempotency);
   await app.register(merchantVaultRoutes(deps), { prefix: '/api' });

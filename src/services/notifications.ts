@@ -7,6 +7,7 @@ import type { Executor } from '../storage/repos/executor.ts';
 import { enqueueJob, type JobRow } from '../storage/repos/jobs.ts';
 import { findDelivery, insertDelivery, recordDeliveryAttempt, type DeliveryRow } from '../storage/repos/deliveries.ts';
 import { findMerchant } from '../storage/repos/merchants.ts';
+import { reopenDelivery } from '../storage/repos/webhooks.ts';
 import type { Vault } from '../vault/vault.ts';
 import type { TaskResult } from '../jobs/worker.ts';
 import { webhookSecretAad } from './merchants.ts';
@@ -152,6 +153,24 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     },
 
     nudge: deps.nudge,
+
+    /**
+     * Sends a finished (delivered or dead) delivery again now, with a fresh budget of attempts on top
+     * of those made; a pending one is left as is. For deliveries with no webhook subscription behind
+     * them (`/cof/v1` and issuer notifications, order `notify_url`s). False: no such delivery.
+     */
+    async redeliver(deliveryId: string): Promise<boolean> {
+      const d = await findDelivery(k, deliveryId);
+      if (!d) return false;
+      if (d.status === 'pending') return true;
+      const now = deps.now();
+      await k.transaction().execute(async (trx) => {
+        await reopenDelivery(trx, d.id, deps.maxAttempts, now);
+        await enqueueJob(trx, { task: TASK_DELIVER, payload: { deliveryId: d.id }, uniqueKey: `delivery:${d.id}`, maxAttempts: deps.maxAttempts }, now);
+      });
+      deps.nudge();
+      return true;
+    },
 
     /** Adds a lookup of signing secrets for tenants that are not merchants (e.g. issuers); undefined = not mine. */
     addSecretSource(source: (tenantId: string) => Promise<string | undefined>): void {

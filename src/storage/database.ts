@@ -11,6 +11,7 @@ import * as m0004 from './migrations/0004-issuers.ts';
 import * as m0005 from './migrations/0005-batches.ts';
 import * as m0006 from './migrations/0006-audit.ts';
 import * as m0007 from './migrations/0007-one-live-enrolment.ts';
+import * as m0009 from './migrations/0009-operators.ts';
 import * as m0012 from './migrations/0012-ops.ts';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -50,6 +51,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-batches': m0005,
   '0006-audit': m0006,
   '0007-one-live-enrolment': m0007,
+  '0009-operators': m0009,
   '0012-ops': m0012,
 };
 

@@ -298,6 +298,8 @@ export interface Database {
   issuer_batch_records: IssuerBatchRecordsTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
+  operators: OperatorsTable;
+  operator_sessions: OperatorSessionsTable;
 }
 
 /** An order (`/api/orders`). Amounts are integers in minor units; `items` is JSON (prices in minor units). */
@@ -641,4 +643,24 @@ export interface AuditHeadTable {
   id: number;
   seq: number;
   hash: string;
+}
+
+/** A dashboard operator (`tessera admin create`). Operators see every tenant, never card data. */
+export interface OperatorsTable {
+  id: string;
+  /** Lower-cased. */
+  email: string;
+  /** `scrypt$N$r$p$<salt b64url>$<hash b64url>`: the password itself is never stored. */
+  password_hash: string;
+  /** `active` or `disabled`. */
+  status: string;
+  created_at: number;
+}
+
+/** A dashboard session. `id_hash` is SHA-256 (hex) of the cookie's random id: the id itself is not stored. */
+export interface OperatorSessionsTable {
+  id_hash: string;
+  operator_id: string;
+  created_at: number;
+  expires_at: number;
 }
