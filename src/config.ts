@@ -58,6 +58,16 @@ export interface Config {
   authFailuresMax: number;
   /** `TESSERA_AUTH_FAILURES_WINDOW_S`: the window of `authFailuresMax`. Default 900 (15 minutes). */
   authFailuresWindowMs: number;
+  /** `TESSERA_WORKER`: `on` (default) runs the job worker inside `tessera serve`; `off` makes an API-only process (scale-out beside `tessera worker`, PostgreSQL). */
+  worker: 'on' | 'off';
+  /** `TESSERA_METRICS_PORT`: `tessera worker` serves `/metrics`, `/health` and `/ready` on this port (HOST). Default unset (no listener). */
+  metricsPort: number | undefined;
+  /** `TESSERA_JOB_LOCK_MS`: a job claimed by a process that died is run again after this. Default 60000. */
+  jobLockMs: number;
+  /** `TESSERA_IDEMPOTENCY_LOCK_MS`: a request holding an `Idempotency-Key` that died (its process killed) lets a retry take the key over after this. Default 60000. */
+  idempotencyLockMs: number;
+  /** `TESSERA_TRUST_PROXY`: comma-separated addresses/CIDRs of reverse proxies whose `X-Forwarded-For` names the client (auth throttling keys on it). Default unset (the peer address). */
+  trustProxy: string | undefined;
   /** `TESSERA_DASHBOARD_SESSION_TTL_S`: how long an operator's dashboard session lasts. Default 28800 (8 hours). */
   dashboardSessionTtlMs: number;
   /** `TESSERA_ELEMENTS_RATE_MAX`: tokenizations per client IP and publishable key (hosted fields), and payments per IP and order (hosted payment page), per window before 429. Default 30. */
@@ -125,6 +135,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batchInboxPollMs: int(env, 'TESSERA_BATCH_INBOX_POLL_MS', 2000, 10),
     authFailuresMax: int(env, 'TESSERA_AUTH_FAILURES_MAX', 10, 1),
     authFailuresWindowMs: int(env, 'TESSERA_AUTH_FAILURES_WINDOW_S', 900, 1) * 1000,
+    worker: onOff(env, 'TESSERA_WORKER'),
+    metricsPort: env.TESSERA_METRICS_PORT ? int(env, 'TESSERA_METRICS_PORT', 0, 1) : undefined,
+    jobLockMs: int(env, 'TESSERA_JOB_LOCK_MS', 60_000, 100),
+    idempotencyLockMs: int(env, 'TESSERA_IDEMPOTENCY_LOCK_MS', 60_000, 100),
+    trustProxy: env.TESSERA_TRUST_PROXY?.trim() || undefined,
     dashboardSessionTtlMs: int(env, 'TESSERA_DASHBOARD_SESSION_TTL_S', 28_800, 1) * 1000,
     elementsRateMax: int(env, 'TESSERA_ELEMENTS_RATE_MAX', 30, 1),
     elementsRateWindowMs: int(env, 'TESSERA_ELEMENTS_RATE_WINDOW_S', 60, 1) * 1000,
@@ -142,4 +157,11 @@ function publicUrl(env: NodeJS.ProcessEnv): string {
   const raw = env.TESSERA_PUBLIC_URL || `http://${env.HOST || '127.0.0.1'}:${env.PORT || '8080'}`;
   if (!/^https?:\/\/[^\s/]+/.test(raw)) throw new ConfigError('TESSERA_PUBLIC_URL must be an http(s) URL.');
   return raw.replace(/\/+$/, '');
+}
+
+function onOff(env: NodeJS.ProcessEnv, name: string): 'on' | 'off' {
+  const raw = (env[name] ?? 'on').trim().toLowerCase();
+  if (raw === 'on' || raw === '') return 'on';
+  if (raw === 'off') return 'off';
+  throw new ConfigError(`${name} must be on or off.`);
 }

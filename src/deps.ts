@@ -79,6 +79,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     pollMs: config.workerPollMs,
     retryBaseMs: config.retryBaseMs,
     concurrency: config.workerConcurrency,
+    lockMs: config.jobLockMs,
   });
   const nudge = () => worker.nudge();
 
@@ -149,7 +150,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   const webhooks = createWebhookService({ db, notifications, now, maxAttempts: config.retryMaxAttempts });
   const orderPayments = createOrderPaymentService({ db, vault, audit, acquirer, tsp, network: tsp, networkTokens, log, now });
   const orders = createOrderService({ db, vault, audit, acquirer, payments: orderPayments, webhooks, customers, now, nudge, publicUrl: config.publicUrl });
-  const idempotency = createIdempotencyService({ db, vault, hmacKey: deriveKey(master, 'idempotency'), log, now });
+  const idempotency = createIdempotencyService({ db, vault, hmacKey: deriveKey(master, 'idempotency'), log, now, lockMs: config.idempotencyLockMs });
   handlers.set(TASK_RECONCILE_PAYMENTS, () => orderPayments.reconcileStale());
   handlers.set(TASK_NETWORK_UPGRADE, (payload, job) => orderPayments.upgrade(payload, job));
   handlers.set(TASK_REFUND, (payload) => orders.resumeRefund(payload));

@@ -11,6 +11,12 @@ export const ADMIN_HELP = `tessera admin create --email EMAIL [--password-stdin]
   password is generated and printed once. Passwords are stored only as scrypt hashes.
 tessera admin disable --email EMAIL [--json]
   Stops the operator signing in and ends their sessions at once.
+
+Options:
+  --json        Print exactly one JSON document on stdout (logs go to stderr).
+  -h, --help    Show this help.
+
+Exit codes: 0 success, 1 failure, 2 bad usage.
 `;
 
 class Usage extends Error {}

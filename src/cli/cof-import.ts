@@ -3,6 +3,7 @@ import { createReadStream, createWriteStream, renameSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { CompactEncrypt, importJWK, type JWK } from 'jose';
+import { createProgress } from './progress.ts';
 
 export const IMPORT_HELP = `tessera cof import --url URL --merchant ID --api-key KEY --file cards.csv --out results.csv
     [--batch-id ID] [--chunk-size N] [--json]
@@ -22,7 +23,7 @@ export interface ImportOptions {
   out: string;
   batchId?: string | undefined;
   chunkSize: number;
-  /** Where progress goes. Default stderr. */
+  /** Where progress goes (never stdout: `--json` prints one document there). Default stderr. */
   progress?: NodeJS.WriteStream;
 }
 
@@ -91,7 +92,7 @@ export async function cofImport(o: ImportOptions) {
   };
   const fail = (what: string, r: { status: number; json: Record<string, any> }) =>
     new Error(`${what}: HTTP ${r.status} ${r.json.errorCode ?? ''} ${r.json.message ?? ''}`.trim());
-  const progress = bar(o.progress ?? process.stderr);
+  const progress = createProgress({ stream: o.progress ?? process.stderr });
 
   const existing = await api('GET', `/cof/v1/batches/${encodeURIComponent(batchId)}`);
   if (existing.status !== 200 && existing.status !== 404) throw fail('reading the batch', existing);
@@ -157,36 +158,4 @@ export async function cofImport(o: ImportOptions) {
   await once(out, 'finish');
   renameSync(tmp, o.out);
   return { batchId, totalRecords: Number(last.totalRecords), succeeded: Number(last.succeeded), failed: Number(last.failed), out: o.out };
-}
-
-/** A progress bar with rate and ETA on a terminal; a plain line every few seconds otherwise. */
-function bar(stream: NodeJS.WriteStream) {
-  const tty = stream.isTTY === true;
-  const start = Date.now();
-  let lastLine = 0;
-  let phase = '';
-  let phaseStart = start;
-  let phaseFrom = 0;
-  return {
-    line: (text: string) => stream.write(text + '\n'),
-    update(what: string, done: number, total: number | undefined) {
-      const now = Date.now();
-      if (what !== phase) (phase = what), (phaseStart = now), (phaseFrom = done);
-      const rate = (done - phaseFrom) / Math.max(0.001, (now - phaseStart) / 1000);
-      const eta = total !== undefined && rate > 0 ? Math.ceil((total - done) / rate) : undefined;
-      const pct = total ? Math.floor((done / total) * 100) : undefined;
-      const text = `${what} ${done}${total !== undefined ? `/${total}` : ''} records, ${Math.round(rate)}/s${eta !== undefined ? `, ETA ${eta}s` : ''}`;
-      if (tty) {
-        const width = 30;
-        const filled = pct === undefined ? 0 : Math.round((pct / 100) * width);
-        stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct ?? '--'}% ${text}\x1b[K`);
-      } else if (now - lastLine >= 2000 || (total !== undefined && done >= total)) {
-        lastLine = now;
-        stream.write(text + '\n');
-      }
-    },
-    done() {
-      if (tty) stream.write('\n');
-    },
-  };
 }

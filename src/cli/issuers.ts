@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { buildDeps } from '../deps.ts';
-import { createLogger } from '../logger.ts';
+import type { Deps } from '../deps.ts';
 import { loadConfig } from '../config.ts';
 
 /** `tessera issuers …`: create issuers and rotate their keys. Exit codes as in `main.ts` (0, 1, 2). */
@@ -11,6 +10,12 @@ export const ISSUERS_HELP = `tessera issuers create --name NAME --jwk-file FILE 
   Prints the issuerId and the notification webhook secret (shown only now).
 tessera issuers keys add --issuer ID --jwk-file FILE [--json]   Register another key (rotation).
 tessera issuers keys retire --issuer ID --kid KID [--json]      Stop accepting a key.
+
+Options:
+  --json        Print exactly one JSON document on stdout (logs go to stderr).
+  -h, --help    Show this help.
+
+Exit codes: 0 success, 1 failure, 2 bad usage.
 `;
 
 class Usage extends Error {}
@@ -31,7 +36,7 @@ function readKeys(files: string[]): unknown[] {
 }
 
 export async function issuersCommand(sub: string | undefined, argv: string[]): Promise<number> {
-  let deps: Awaited<ReturnType<typeof buildDeps>> | undefined;
+  let deps: Deps | undefined;
   try {
     const { values, positionals } = (() => {
       try {
@@ -61,7 +66,11 @@ export async function issuersCommand(sub: string | undefined, argv: string[]): P
     const json = values.json === true;
     const out = (data: unknown, human: string) => process.stdout.write(json ? JSON.stringify(data) + '\n' : human + '\n');
     const config = loadConfig();
-    const open = () => buildDeps({ config, logger: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr) });
+    // Loaded only when a subcommand runs, so --help answers at once.
+    const open = async () => {
+      const [{ buildDeps }, { createLogger }] = await Promise.all([import('../deps.ts'), import('../logger.ts')]);
+      return buildDeps({ config, logger: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr) });
+    };
 
     if (sub === 'create') {
       const name = values.name?.trim();

@@ -1,13 +1,19 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { buildDeps } from '../deps.ts';
-import { createLogger } from '../logger.ts';
 import { loadConfig } from '../config.ts';
-import { serve } from './serve.ts';
-import { runWorker } from './worker.ts';
-import { cofImport, IMPORT_HELP } from './cof-import.ts';
-import { issuersCommand } from './issuers.ts';
-import { adminCommand } from './admin.ts';
-import { keysCommand } from './keys.ts';
+import { IMPORT_HELP } from './cof-import.ts';
+
+// The composition root, the HTTP app and their dependencies load only when a command needs them,
+// so `--help` and usage errors answer at once.
+const lazy = {
+  deps: () => import('../deps.ts'),
+  logger: () => import('../logger.ts'),
+  serve: () => import('./serve.ts'),
+  worker: () => import('./worker.ts'),
+  cofImport: () => import('./cof-import.ts'),
+  issuers: () => import('./issuers.ts'),
+  admin: () => import('./admin.ts'),
+  keys: () => import('./keys.ts'),
+};
 
 /** Exit codes: 0 done; 1 failed; 2 bad usage. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -39,13 +45,41 @@ Commands:
   admin disable --email EMAIL    Stop an operator signing in; ends their dashboard sessions.
   audit verify                   Re-compute the audit log's hash chain; exit 1 and say where it breaks.
 
-Options:
-  --json                         Print exactly one JSON document on stdout (logs go to stderr).
-  -h, --help                     Show help.
+Options (every command):
+  --json                         Print exactly one JSON document on stdout (logs and progress go to stderr).
+                                 serve and worker log JSON lines on stdout already.
+  -h, --help                     Show help; 'tessera <command> --help' for one command.
 
-Environment: PORT, HOST, TESSERA_DATA_DIR, DATABASE_URL, LOG_LEVEL, TESSERA_MASTER_KEY, TESSERA_ENV
-(see README.md). Exit codes: 0 success, 1 failure, 2 bad usage.
+Environment: PORT, HOST, TESSERA_DATA_DIR, DATABASE_URL, LOG_LEVEL, TESSERA_MASTER_KEY, TESSERA_ENV,
+TESSERA_WORKER, TESSERA_METRICS_PORT, … (docs/configuration.md lists them all).
+
+Exit codes: 0 success, 1 failure, 2 bad usage.
 `;
+
+/** Appended to every command's help. */
+const HELP_FOOTER = `
+Options:
+  --json        Print exactly one JSON document on stdout (logs and progress go to stderr).
+  -h, --help    Show this help.
+
+Exit codes: 0 success, 1 failure, 2 bad usage.
+`;
+
+/** Commands with subcommands: 'tessera <group>' or 'tessera <group> --help' lists them. */
+const GROUPS = new Set(['merchants', 'jwks', 'cof', 'audit']);
+
+/** The lines of HELP's command list that belong to `group`. */
+function groupHelp(group: string): string {
+  const lines = HELP.slice(HELP.indexOf('Commands:'), HELP.indexOf('Options (every command):')).split('\n');
+  const out: string[] = [];
+  let inGroup = false;
+  for (const line of lines) {
+    if (/^  [a-z]/.test(line)) inGroup = line.startsWith(`  ${group} `);
+    else if (!/^ {3,}/.test(line)) inGroup = false;
+    if (inGroup) out.push(line);
+  }
+  return `Usage: tessera ${group} <subcommand> [options]\n\n${out.join('\n')}\n`;
+}
 
 class UsageError extends Error {}
 
@@ -60,6 +94,7 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 
 /** CLI commands log to stderr only, so `--json` output on stdout stays one document. */
 async function cliDeps() {
+  const [{ buildDeps }, { createLogger }] = await Promise.all([lazy.deps(), lazy.logger()]);
   const config = loadConfig();
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
   return buildDeps({ config, logger });
@@ -72,10 +107,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return EXIT.ok;
     }
+    if (GROUPS.has(command) && (sub === undefined || sub === '-h' || sub === '--help')) return help(groupHelp(command));
     if (command === 'serve') {
       const { values } = parse(argv.slice(1), {});
-      if (values.help) return help('tessera serve\n\nServes the API on HOST:PORT with the in-process worker.\n');
-      await serve();
+      if (values.help) return help('tessera serve [--json]\n\nServes the API on HOST:PORT with the in-process worker (TESSERA_WORKER=off: API only, beside\ntessera worker processes on PostgreSQL). Logs are JSON lines on stdout; stops on SIGINT/SIGTERM.\n');
+      await (await lazy.serve()).serve();
       return EXIT.ok;
     }
     if (command === 'migrate') {
@@ -88,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'merchants' && sub === 'create') {
       const { values } = parse(rest, { name: { type: 'string' }, 'notify-url': { type: 'string' } });
-      if (values.help) return help('tessera merchants create --name NAME [--notify-url URL] [--json]\n');
+      if (values.help) return help('tessera merchants create --name NAME [--notify-url URL] [--json]\n\nCreates a merchant; prints its id, key pair and webhook secret once. --notify-url is where its\n/cof/v1 notifications go.\n');
       const name = typeof values.name === 'string' ? values.name.trim() : '';
       if (!name) throw new UsageError('--name is required.');
       const notifyUrl = values['notify-url'];
@@ -157,8 +193,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'worker') {
       const { values } = parse(argv.slice(1), {});
-      if (values.help) return help('tessera worker\n\nRuns jobs and batch records without serving HTTP (PostgreSQL: DATABASE_URL).\n');
-      await runWorker();
+      if (values.help) return help('tessera worker [--json]\n\nRuns jobs and batch records without serving the API (PostgreSQL: DATABASE_URL). With\nTESSERA_METRICS_PORT it answers /metrics, /health and /ready on HOST:that port. Logs are JSON lines on\nstdout; stops on SIGINT/SIGTERM.\n');
+      await (await lazy.worker()).runWorker();
       return EXIT.ok;
     }
     if (command === 'cof' && sub === 'import') {
@@ -177,6 +213,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       const chunkSize = values['chunk-size'] === undefined ? 10_000 : Number(values['chunk-size']);
       if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > 10_000) throw new UsageError('--chunk-size must be 1 to 10000.');
+      const { cofImport } = await lazy.cofImport();
       const summary = await cofImport({
         url: String(values.url),
         merchantId: String(values.merchant),
@@ -189,9 +226,9 @@ export async function main(argv: string[]): Promise<number> {
       output(values.json === true, summary, `Batch ${summary.batchId}: ${summary.succeeded} succeeded, ${summary.failed} failed; results in ${summary.out}.`);
       return EXIT.ok;
     }
-    if (command === 'issuers') return await issuersCommand(sub, rest);
-    if (command === 'admin') return await adminCommand(sub, rest);
-    if (command === 'keys') return await keysCommand(sub, rest);
+    if (command === 'issuers') return await (await lazy.issuers()).issuersCommand(sub === '-h' || sub === '--help' ? undefined : sub, rest);
+    if (command === 'admin') return await (await lazy.admin()).adminCommand(sub, rest);
+    if (command === 'keys') return await (await lazy.keys()).keysCommand(sub, rest);
     if (command === 'audit' && sub === 'verify') {
       const { values } = parse(rest, {});
       if (values.help) return help('tessera audit verify [--json]\n\nRe-computes the audit chain; exit 0 if intact, 1 at the first changed, removed or reordered record.\n');
@@ -217,8 +254,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Prints a command's help with the common options and exit codes. */
 function help(text: string): number {
-  process.stdout.write(text);
+  process.stdout.write(text.includes('Exit codes:') ? text : text.replace(/\n*$/, '\n') + HELP_FOOTER);
   return EXIT.ok;
 }
 

@@ -9,9 +9,11 @@ export async function serve(): Promise<void> {
   await deps.services.idempotency.schedulePurge();
   await deps.services.orderPayments.scheduleReconcile();
   await deps.scheduleKeyJobs();
-  deps.worker.start();
+  // API-only processes (TESSERA_WORKER=off) leave jobs and batches to `tessera worker` processes.
+  if (deps.config.worker === 'on') deps.worker.start();
   await app.listen({ port: deps.config.port, host: deps.config.host });
   deps.log.info({ engine: deps.db.engine, masterKey: deps.vault.masterKeyId }, 'tessera is serving');
+  if (deps.config.worker === 'off') deps.log.info('TESSERA_WORKER=off: this process runs no jobs; run tessera worker beside it');
 
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

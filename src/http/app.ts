@@ -37,6 +37,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     genReqId: () => `req_${REQ_PREFIX}${(++requestCounter).toString(36).padStart(8, '0')}`,
     requestIdHeader: false,
     return503OnClosing: true,
+    // Behind a reverse proxy (nginx in the cluster), the client's address comes from X-Forwarded-For
+    // set by these proxies only (TESSERA_TRUST_PROXY); otherwise every client looks like the proxy.
+    ...(deps.config.trustProxy ? { trustProxy: deps.config.trustProxy } : {}),
     ajv: {
       customOptions: {
         // Validate, never repair: unknown fields are refused, types are not coerced.

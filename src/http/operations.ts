@@ -67,11 +67,19 @@ export function operationsRoutes(deps: Deps) {
       },
       async (_request, reply) => {
         const checks = await readiness(deps);
-        const ready = Object.values(checks).every((c) => c === 'ok');
+        const ready = isReady(checks);
         return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
       },
     );
   };
+}
+
+/** The worker check of an API-only process (`TESSERA_WORKER=off`): ready, its jobs run in `tessera worker` processes. */
+export const WORKER_OFF = 'off (TESSERA_WORKER=off: jobs run in tessera worker processes)';
+
+/** Ready when every check is `ok` (an API-only process's worker check is `WORKER_OFF`). */
+export function isReady(checks: { database: string; migrations: string; worker: string }): boolean {
+  return checks.database === 'ok' && checks.migrations === 'ok' && (checks.worker === 'ok' || checks.worker === WORKER_OFF);
 }
 
 /** Each check is `ok` or a short reason (never an error's text, which could name the database URL). */
@@ -93,7 +101,8 @@ export async function readiness(deps: Deps, now = Date.now()): Promise<{ databas
   }
   let worker = 'ok';
   const { worker: w } = deps;
-  if (!w.running) worker = 'not running';
+  // `tessera worker` runs its loop whatever TESSERA_WORKER says: only a process without one is "off".
+  if (!w.running) worker = deps.config.worker === 'off' ? WORKER_OFF : 'not running';
   else if (now - w.lastTickAt > READY_WORKER_STALE_MS) worker = `stalled (last loop ${Math.round((now - w.lastTickAt) / 1000)} s ago)`;
   return { database, migrations, worker };
 }

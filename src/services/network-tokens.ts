@@ -27,6 +27,7 @@ import {
   findTokenRequestById,
   insertNetworkToken,
   insertTokenRequest,
+  findTokenRequestByIdempotencyKey,
   updateNetworkToken,
   type NetworkTokenRequestRow,
   type NetworkTokenRow,
@@ -240,7 +241,11 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
     },
 
     /** `POST /cof/v1/async-tokens`: validated now (bad input fails at once), sent to the TSP by a job. */
-    async createAsync(merchantId: string, input: CreateNetworkTokenInput, correlationId: string): Promise<{ requestId: string }> {
+    async createAsync(merchantId: string, input: CreateNetworkTokenInput, correlationId: string, opts: { idempotencyKey?: string | undefined } = {}): Promise<{ requestId: string }> {
+      // A retry of a keyed request whose process died before storing its answer: the request it made.
+      const key = opts.idempotencyKey ?? null;
+      const earlier = key === null ? undefined : await findTokenRequestByIdempotencyKey(k, merchantId, key);
+      if (earlier) return { requestId: earlier.id };
       const p = await prepare(merchantId, input);
       const now = deps.now();
       const id = randomUUID();
@@ -262,6 +267,7 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
           error_message: null,
           created_at: now,
           completed_at: null,
+          idempotency_key: key,
         });
         await enqueueJob(trx, { task: TASK_CREATE_ASYNC, payload: { requestId: id }, maxAttempts: ASYNC_TSP_ATTEMPTS }, now);
       });

@@ -7,7 +7,7 @@ import { newObjectId, tokenTypeOf, type TokenType } from '../domain/tokens.ts';
 import type { Acquirer } from '../domain/network.ts';
 import type { Db } from '../storage/database.ts';
 import { deleteJobByKey, enqueueJob } from '../storage/repos/jobs.ts';
-import { completeRefund, findOrder, findOrderById, findRefund, insertOrder, insertRefund, listOrders, lockOrder, settleOrderPayment, startOrderPayment, updateOrder, type OrderRefundRow, type OrderRow } from '../storage/repos/orders.ts';
+import { completeRefund, findOrder, findOrderById, findOrderByIdempotencyKey, findRefund, insertOrder, insertRefund, listOrders, lockOrder, settleOrderPayment, startOrderPayment, updateOrder, type OrderRefundRow, type OrderRow } from '../storage/repos/orders.ts';
 import { findToken, useTemporaryToken } from '../storage/repos/tokens.ts';
 import { sha256Hex } from '../vault/master-key.ts';
 import type { Vault } from '../vault/vault.ts';
@@ -149,8 +149,17 @@ export function createOrderService(deps: OrderServiceDeps) {
   }
 
   return {
-    async create(merchantId: string, input: CreateOrderInput): Promise<CreateOrderOutcome> {
+    async create(merchantId: string, input: CreateOrderInput, opts: { idempotencyKey?: string | undefined } = {}): Promise<CreateOrderOutcome> {
       const now = deps.now();
+      // A retry of a keyed request whose process died before storing its answer (the idempotency
+      // layer lets it through only then): the order it created is the outcome, never a second one.
+      const key = opts.idempotencyKey ?? null;
+      const earlier = key === null ? undefined : await findOrderByIdempotencyKey(k, merchantId, key);
+      if (earlier) {
+        return earlier.payment_status === 'declined' && earlier.decline_code
+          ? { ok: false, decline: earlier.decline_code as DeclineCode, order: view(earlier) }
+          : { ok: true, order: view(earlier) };
+      }
       const currency = validateCurrency(input.currency);
       const { lines, totals } = priceItems(input.items);
       const notifyUrl = input.notify_url === undefined ? null : validateNotificationUrl(input.notify_url, 'notify_url');
@@ -192,6 +201,7 @@ export function createOrderService(deps: OrderServiceDeps) {
         installment_options: input.installment_options
           ? JSON.stringify({ installments: [...input.installment_options.installments].sort((a, b) => a - b), fixed_installments: input.installment_options.fixed_installments ?? false })
           : null,
+        idempotency_key: key,
       };
       const subs = await deps.webhooks.subscriptions(merchantId);
       let queued = 0;

@@ -14,6 +14,7 @@ import * as m0007 from './migrations/0007-one-live-enrolment.ts';
 import * as m0008 from './migrations/0008-hosted-fields.ts';
 import * as m0009 from './migrations/0009-operators.ts';
 import * as m0010 from './migrations/0010-key-versions.ts';
+import * as m0012 from './migrations/0012-ops.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -55,6 +56,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0008-hosted-fields': m0008,
   '0009-operators': m0009,
   '0010-key-versions': m0010,
+  '0012-ops': m0012,
 };
 
 class StaticMigrations implements MigrationProvider {

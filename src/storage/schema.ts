@@ -176,6 +176,8 @@ export interface NetworkTokenRequestsTable {
   error_message: string | null;
   created_at: number;
   completed_at: number | null;
+  /** The `Idempotency-Key` of the request that created it (migration 0012), null without one. */
+  idempotency_key: string | null;
 }
 
 export interface NetworkTransactionsTable {
@@ -370,6 +372,8 @@ export interface OrdersTable {
   paid_at: number | null;
   /** JSON `{installments: number[], fixed_installments: boolean}`: plans the hosted payment page offers; null = none. */
   installment_options: string | null;
+  /** The `Idempotency-Key` of the request that created it (migration 0012), null without one. */
+  idempotency_key: string | null;
 }
 
 export interface OrderRefundsTable {

@@ -68,7 +68,7 @@ export const cofRoutes = (deps: Deps): FastifyPluginAsync =>
             response: { 202: AsyncAccepted, ...errors },
           },
         },
-        async (request, reply) => reply.code(202).send(await networkTokens.createAsync(request.merchantId, request.body, request.correlationId)),
+        async (request, reply) => reply.code(202).send(await networkTokens.createAsync(request.merchantId, request.body, request.correlationId, { idempotencyKey: request.idempotencyKey })),
       );
 
       app.get(

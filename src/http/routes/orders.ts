@@ -41,7 +41,7 @@ export const orderRoutes = (deps: Deps): FastifyPluginAsync =>
         },
       },
       async (request, reply) => {
-        const outcome = await orders.create(request.merchantId, request.body);
+        const outcome = await orders.create(request.merchantId, request.body, { idempotencyKey: request.idempotencyKey });
         if (outcome.ok) return reply.code(201).send(outcome.order);
         const e = new TesseraError(outcome.decline, declineMessage(outcome.decline), 'token');
         return reply.code(402).send({ ...merchantEnvelope(e, request.id), order: outcome.order } as never);

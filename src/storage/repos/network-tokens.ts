@@ -29,6 +29,11 @@ export async function findTokenRequest(db: Executor, merchantId: string, id: str
   return db.selectFrom('network_token_requests').selectAll().where('merchant_id', '=', merchantId).where('id', '=', id).executeTakeFirst();
 }
 
+/** The async request a merchant made under an `Idempotency-Key`, if any. */
+export async function findTokenRequestByIdempotencyKey(db: Executor, merchantId: string, key: string): Promise<NetworkTokenRequestRow | undefined> {
+  return db.selectFrom('network_token_requests').selectAll().where('merchant_id', '=', merchantId).where('idempotency_key', '=', key).executeTakeFirst();
+}
+
 export async function findTokenRequestById(db: Executor, id: string): Promise<NetworkTokenRequestRow | undefined> {
   return db.selectFrom('network_token_requests').selectAll().where('id', '=', id).executeTakeFirst();
 }

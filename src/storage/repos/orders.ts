@@ -15,6 +15,11 @@ export async function findOrder(db: Executor, merchantId: string, id: string): P
   return db.selectFrom('orders').selectAll().where('merchant_id', '=', merchantId).where('id', '=', id).executeTakeFirst();
 }
 
+/** The order a merchant created under an `Idempotency-Key`, if any. */
+export async function findOrderByIdempotencyKey(db: Executor, merchantId: string, key: string): Promise<OrderRow | undefined> {
+  return db.selectFrom('orders').selectAll().where('merchant_id', '=', merchantId).where('idempotency_key', '=', key).executeTakeFirst();
+}
+
 export async function findOrderById(db: Executor, id: string): Promise<OrderRow | undefined> {
   return db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
 }
