@@ -21,6 +21,12 @@ tessera keys rotate --data [--no-wait] [--json]
   Old data keys are deleted only when nothing uses them.
 tessera keys retire --version N [--json]
   Forget a master-key version; refused while it is active or wraps any data key.
+
+Options:
+  --json    Print exactly one JSON document on stdout (logs and progress go to stderr).
+  -h, --help
+
+Exit codes: 0 success, 1 failure, 2 bad usage.
 `;
 
 class Usage extends Error {}
