@@ -5,8 +5,15 @@ import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { path, intervalMs } = workerData as { path: string; intervalMs: number };
-const db = new DatabaseSync(path);
-db.exec('PRAGMA busy_timeout = 1000');
+let db: DatabaseSync;
+try {
+  db = new DatabaseSync(path);
+  db.exec('PRAGMA busy_timeout = 1000');
+} catch {
+  // The store was closed and removed before this thread started: nothing to checkpoint.
+  parentPort?.close();
+  process.exit(0);
+}
 const timer = setInterval(() => {
   try {
     db.exec('PRAGMA wal_checkpoint(PASSIVE)');
