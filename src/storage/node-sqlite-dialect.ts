@@ -1,6 +1,14 @@
 import { DatabaseSync, type StatementSync, type SQLInputValue } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
-import { SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import {
+  CompiledQuery,
+  SqliteDialect,
+  type DatabaseConnection,
+  type Driver,
+  type QueryResult,
+  type SqliteDatabase,
+  type SqliteStatement,
+} from 'kysely';
 
 /**
  * Kysely's SQLite dialect speaks the better-sqlite3 shape; this adapts Node's built-in `node:sqlite`
@@ -17,14 +25,22 @@ class CachedDatabase implements SqliteDatabase {
     this.#checkpointer = checkpointer;
   }
 
-  prepare(sql: string): SqliteStatement {
+  prepare(sql: string): AdaptedStatement {
     let stmt = this.#cache.get(sql);
     if (!stmt) {
-      stmt = new AdaptedStatement(this.#db.prepare(sql));
+      stmt = new AdaptedStatement(this.#db.prepare(sql), sql);
       if (this.#cache.size >= 500) this.#cache.clear();
       this.#cache.set(sql, stmt);
     }
     return stmt;
+  }
+
+  exec(sql: string): void {
+    this.#db.exec(sql);
+  }
+
+  get inTransaction(): boolean {
+    return this.#db.isTransaction;
   }
 
   close(): void {
@@ -45,10 +61,13 @@ function bind(parameters: ReadonlyArray<unknown>): SQLInputValue[] {
 class AdaptedStatement implements SqliteStatement {
   readonly #stmt: StatementSync;
   readonly reader: boolean;
+  /** Anything but a plain SELECT may write (INSERT … RETURNING, WITH … UPDATE, DDL): its session waits for the commit. */
+  readonly writes: boolean;
 
-  constructor(stmt: StatementSync) {
+  constructor(stmt: StatementSync, sql: string) {
     this.#stmt = stmt;
     this.reader = stmt.columns().length > 0;
+    this.writes = !/^\s*select\b/i.test(sql);
   }
 
   all(parameters: ReadonlyArray<unknown>): unknown[] {
@@ -64,6 +83,141 @@ class AdaptedStatement implements SqliteStatement {
   }
 }
 
+
+/** A group commits when no session waits for the connection, or once it is this old or this big. */
+const GROUP_MAX_MS = 20;
+const GROUP_MAX_SESSIONS = 256;
+
+interface Group {
+  openedAt: number;
+  sessions: number;
+  /** Sessions that wrote: each settles when the group's COMMIT does. */
+  waiters: { resolve: () => void; reject: (err: unknown) => void }[];
+}
+
+/**
+ * Group commit on the one SQLite connection. A commit, not a statement, is what costs in WAL mode
+ * (every page the transaction dirtied is appended to the WAL), so sessions — a transaction, or a
+ * statement on its own — that arrive while another holds the connection run in one outer
+ * `BEGIN IMMEDIATE … COMMIT`, each transaction inside its own SAVEPOINT (its rollback undoes its
+ * work alone; a failed statement undoes only itself). Nothing is acknowledged early: a session that
+ * wrote gets its result only once the group's COMMIT is done, and a failed COMMIT fails every one of
+ * them. A session that only read gets its answer at once. Alone, a session commits at once, as
+ * before; under load, N commits become one.
+ *
+ * The connection is handed over in arrival order (Kysely's own mutex wakes every waiter on each
+ * release, which costs O(waiters²) under load).
+ */
+class GroupCommitDriver implements Driver {
+  readonly #open: () => Promise<CachedDatabase>;
+  #db: CachedDatabase | undefined;
+  #connection: GroupConnection | undefined;
+  #held = false;
+  readonly #queue: (() => void)[] = [];
+  #group: Group | undefined;
+
+  constructor(open: () => Promise<CachedDatabase>) {
+    this.#open = open;
+  }
+
+  async init(): Promise<void> {
+    this.#db = await this.#open();
+    this.#connection = new GroupConnection(this.#db);
+  }
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    if (this.#held) await new Promise<void>((resolve) => this.#queue.push(resolve));
+    this.#held = true;
+    const group = this.#group;
+    if (group && (group.sessions >= GROUP_MAX_SESSIONS || Date.now() - group.openedAt >= GROUP_MAX_MS)) this.#commit();
+    if (!this.#group) {
+      try {
+        this.#db!.exec('BEGIN IMMEDIATE');
+      } catch (err) {
+        // e.g. another process held the write lock past busy_timeout: hand the connection on, fail this session.
+        this.#handOver();
+        throw err;
+      }
+      this.#group = { openedAt: Date.now(), sessions: 0, waiters: [] };
+    }
+    this.#group.sessions += 1;
+    this.#connection!.wrote = false;
+    return this.#connection!;
+  }
+
+  async beginTransaction(): Promise<void> {
+    this.#db!.exec('SAVEPOINT tessera_session');
+  }
+
+  async commitTransaction(): Promise<void> {
+    this.#db!.exec('RELEASE tessera_session');
+  }
+
+  async rollbackTransaction(): Promise<void> {
+    this.#db!.exec('ROLLBACK TO tessera_session');
+    this.#db!.exec('RELEASE tessera_session');
+  }
+
+  async releaseConnection(): Promise<void> {
+    const group = this.#group!;
+    const wrote = this.#connection!.wrote;
+    const committed = wrote ? new Promise<void>((resolve, reject) => group.waiters.push({ resolve, reject })) : undefined;
+    if (this.#queue.length === 0) this.#commit();
+    this.#handOver();
+    await committed;
+  }
+
+  #handOver(): void {
+    const next = this.#queue.shift();
+    if (next) next();
+    else this.#held = false;
+  }
+
+  #commit(): void {
+    const group = this.#group;
+    if (!group) return;
+    this.#group = undefined;
+    try {
+      this.#db!.exec('COMMIT');
+    } catch (err) {
+      try {
+        if (this.#db!.inTransaction) this.#db!.exec('ROLLBACK');
+      } catch {}
+      for (const w of group.waiters) w.reject(err);
+      return;
+    }
+    for (const w of group.waiters) w.resolve();
+  }
+
+  async destroy(): Promise<void> {
+    if (!this.#held) this.#commit();
+    this.#db?.close();
+  }
+}
+
+class GroupConnection implements DatabaseConnection {
+  readonly #db: CachedDatabase;
+  /** Whether the current session ran a statement that may write. */
+  wrote = false;
+
+  constructor(db: CachedDatabase) {
+    this.#db = db;
+  }
+
+  executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    const stmt = this.#db.prepare(compiled.sql);
+    if (stmt.writes) this.wrote = true;
+    if (stmt.reader) return Promise.resolve({ rows: stmt.all(compiled.parameters) as R[] });
+    const { changes, lastInsertRowid } = stmt.run(compiled.parameters);
+    return Promise.resolve({ numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] });
+  }
+
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error('streaming is not supported on the embedded store');
+  }
+}
+
 /** How often the background thread checkpoints the WAL. 1 s. */
 const CHECKPOINT_INTERVAL_MS = 1000;
 
@@ -73,8 +227,7 @@ const CHECKPOINT_INTERVAL_MS = 1000;
  * one): a checkpoint's syncs would otherwise stall the event loop inside whichever commit hit it.
  */
 export function nodeSqliteDialect(path: string): SqliteDialect {
-  return new SqliteDialect({
-    database: async () => {
+  return new GroupCommitDialect(async () => {
       const db = new DatabaseSync(path);
       // The timeout first: switching to WAL waits on a lock another process (or checkpointer) may hold.
       db.exec('PRAGMA busy_timeout = 5000');
@@ -87,6 +240,18 @@ export function nodeSqliteDialect(path: string): SqliteDialect {
       });
       checkpointer.unref();
       return new CachedDatabase(db, checkpointer);
-    },
   });
+}
+
+class GroupCommitDialect extends SqliteDialect {
+  readonly #open: () => Promise<CachedDatabase>;
+
+  constructor(open: () => Promise<CachedDatabase>) {
+    super({ database: open });
+    this.#open = open;
+  }
+
+  override createDriver(): Driver {
+    return new GroupCommitDriver(this.#open);
+  }
 }

@@ -1,0 +1,118 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { Kysely, sql } from 'kysely';
+import { nodeSqliteDialect } from '../src/storage/node-sqlite-dialect.ts';
+
+interface Schema {
+  t: { id: number; v: string };
+}
+
+/** A Kysely on a fresh file, and a second, independent connection that sees only what is committed. */
+async function open() {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-group-'));
+  const path = join(dir, 'x.db');
+  const db = new Kysely<Schema>({ dialect: nodeSqliteDialect(path) });
+  await sql`create table t (id integer primary key, v text not null)`.execute(db);
+  const other = new DatabaseSync(path);
+  other.exec('PRAGMA busy_timeout = 5000');
+  const committed = (id: number) => other.prepare('select v from t where id = ?').get(id) as { v: string } | undefined;
+  return {
+    db,
+    committed,
+    async close() {
+      other.close();
+      await db.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('SQLite group commit (embedded default)', () => {
+  it('acknowledges a write only once it is committed: another connection sees every row the moment its insert resolves', async () => {
+    const s = await open();
+    try {
+      const seen: boolean[] = [];
+      await Promise.all(
+        Array.from({ length: 300 }, async (_, i) => {
+          if (i % 2 === 0) await s.db.insertInto('t').values({ id: i, v: `row ${i}` }).execute();
+          else await s.db.transaction().execute((trx) => trx.insertInto('t').values({ id: i, v: `row ${i}` }).execute());
+          seen[i] = s.committed(i)?.v === `row ${i}`;
+        }),
+      );
+      assert.equal(seen.filter(Boolean).length, 300);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('rolls back one transaction of a group alone, and a failed statement alone', async () => {
+    const s = await open();
+    try {
+      await s.db.insertInto('t').values({ id: 0, v: 'taken' }).execute();
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 200 }, async (_, i) => {
+          const id = i + 1;
+          if (i % 3 === 0) {
+            // A transaction that writes twice, then fails: neither write survives.
+            await s.db.transaction().execute(async (trx) => {
+              await trx.insertInto('t').values({ id, v: 'doomed' }).execute();
+              await trx.insertInto('t').values({ id: id + 10_000, v: 'doomed too' }).execute();
+              throw new Error('changed my mind');
+            });
+          } else if (i % 3 === 1) {
+            // A statement that violates the primary key: it fails alone.
+            await s.db.insertInto('t').values({ id: 0, v: 'duplicate' }).execute();
+          } else {
+            await s.db.transaction().execute((trx) => trx.insertInto('t').values({ id, v: 'kept' }).execute());
+          }
+        }),
+      );
+      const rows = (await s.db.selectFrom('t').selectAll().orderBy('id').execute()).map((r) => ({ ...r }));
+      const expected = [{ id: 0, v: 'taken' }, ...Array.from({ length: 200 }, (_, i) => i).filter((i) => i % 3 === 2).map((i) => ({ id: i + 1, v: 'kept' }))];
+      assert.deepEqual(rows, expected);
+      assert.equal(outcomes.filter((o) => o.status === 'rejected').length, 134);
+      for (const e of expected) assert.equal(s.committed(e.id)?.v, e.v, `row ${e.id} is committed`);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('keeps read-your-writes inside a transaction and across awaited calls', async () => {
+    const s = await open();
+    try {
+      await Promise.all(
+        Array.from({ length: 50 }, async (_, i) => {
+          await s.db.transaction().execute(async (trx) => {
+            await trx.insertInto('t').values({ id: i, v: 'a' }).execute();
+            const r = await trx.selectFrom('t').select('v').where('id', '=', i).executeTakeFirstOrThrow();
+            await trx.updateTable('t').set({ v: r.v + 'b' }).where('id', '=', i).execute();
+          });
+          const after = await s.db.selectFrom('t').select('v').where('id', '=', i).executeTakeFirstOrThrow();
+          assert.equal(after.v, 'ab');
+        }),
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('lets another process-like connection write between groups (no write lock held while idle)', async () => {
+    const s = await open();
+    try {
+      await s.db.insertInto('t').values({ id: 1, v: 'ours' }).execute();
+      // Idle now: a second writer (e.g. a `tessera` CLI command) gets the lock at once.
+      const writer = new DatabaseSync(join((await sql<{ file: string }>`select file from pragma_database_list where name = 'main'`.execute(s.db)).rows[0]!.file));
+      writer.exec('PRAGMA busy_timeout = 0');
+      writer.prepare('insert into t (id, v) values (?, ?)').run(2, 'theirs');
+      writer.close();
+      const rows = (await s.db.selectFrom('t').selectAll().orderBy('id').execute()).map((r) => ({ ...r }));
+      assert.deepEqual(rows, [{ id: 1, v: 'ours' }, { id: 2, v: 'theirs' }]);
+    } finally {
+      await s.close();
+    }
+  });
+});
