@@ -17,6 +17,7 @@ import { auditRoutes } from './routes/audit.ts';
 import { installAuthThrottle } from './auth-throttle.ts';
 import { installSecurityHeaders } from './security-headers.ts';
 import { installOperations, operationsRoutes } from './operations.ts';
+import { installRouteTable } from './route-table.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -44,6 +45,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       },
     },
   });
+  // Every route, as registered: the fuzzing and tenant-isolation tests walk it (src/http/route-table.ts).
+  installRouteTable(app);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
