@@ -8,6 +8,7 @@ import { cardPayload, cof, encryptToTessera, startReceiver } from './support/cof
 import { orderBody } from './support/orders.ts';
 import { banking, encryptForTessera } from './support/issuer.ts';
 import { issuerTenant, merchantTenant, type IssuerTenant, type MerchantTenant } from './support/tenants.ts';
+import { fillPattern, paramNames } from './support/routes.ts';
 
 /** What tenant B sends at a parameterised route, with tenant A's ids in it. */
 interface Probe {
@@ -78,18 +79,6 @@ const MATRIX: Record<string, { exempt: string } | ((w: World, method: string) =>
   '/banking/v1/issuers/:issuerId/batch-files/:batchId': ({ ia, ib }) => [{ params: { issuerId: ib.issuer.issuerId, batchId: ia.batchId } }],
   '/banking/v1/issuers/:issuerId/batch-files/:batchId/output': ({ ia, ib }) => [{ params: { issuerId: ib.issuer.issuerId, batchId: ia.batchId } }],
 };
-
-/** `:name` parameters of a pattern (`::` is an escaped literal colon). */
-export function paramNames(url: string): string[] {
-  return [...url.replaceAll('::', '\u0000').matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!);
-}
-
-export function fillPattern(url: string, params: Record<string, string>): string {
-  return url
-    .replaceAll('::', '\u0000')
-    .replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, (_, name: string) => encodeURIComponent(params[name] ?? ''))
-    .replaceAll('\u0000', ':');
-}
 
 /** An id of the same shape that nobody owns: the prefix kept, every other character replaced by one of its class. */
 function lookalike(id: string): string {

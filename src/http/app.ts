@@ -18,6 +18,7 @@ import { installAuthThrottle } from './auth-throttle.ts';
 import { installSecurityHeaders } from './security-headers.ts';
 import { installOperations, operationsRoutes } from './operations.ts';
 import { installRouteTable } from './route-table.ts';
+import { docsWithoutQuery } from './docs-guard.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -35,6 +36,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     genReqId: () => `req_${REQ_PREFIX}${(++requestCounter).toString(36).padStart(8, '0')}`,
     requestIdHeader: false,
     return503OnClosing: true,
+    // A bad URL or a path segment over maxParamLength is answered in the face's envelope too (Fastify's
+    // own 414 answer quotes the whole path, card number included).
+    frameworkErrors: (err, request, reply) => sendError(request, reply, err),
     ajv: {
       customOptions: {
         // Validate, never repair: unknown fields are refused, types are not coerced.
@@ -86,7 +90,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // The docs pages take no query: swagger-ui would echo one into a redirect (a card number with it).
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiHooks: { onRequest: docsWithoutQuery } });
   // Metrics and request-trace hooks for every route; `/metrics` and `/ready` (README "Operations").
   installOperations(app, deps);
 

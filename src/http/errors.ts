@@ -87,6 +87,7 @@ export function toTesseraError(err: unknown): TesseraError {
       return new TesseraError('unsupported_media_type', 'Send the body as application/json.');
     case 'FST_ERR_BAD_URL':
     case 'FST_ERR_ASYNC_CONSTRAINT':
+    case 'FST_ERR_MAX_PARAM_LENGTH':
       return new TesseraError('invalid_request', 'The request URL is not valid.');
   }
   if (err instanceof SyntaxError || (fe?.statusCode === 400 && /JSON/i.test(String(fe?.message)))) {
