@@ -54,6 +54,12 @@ export interface NotificationServiceDeps {
   maxAttempts: number;
   /** Per attempt: connect + answer. Default 10 s. */
   timeoutMs?: number;
+  /**
+   * Attempts in flight at once to one destination (scheme, host and port) from this process; a
+   * delivery over the limit is put back for `DESTINATION_BUSY_DELAY_MS` without using an attempt.
+   * Default 4. Keeps receivers that hang or crawl from taking every worker slot.
+   */
+  perDestination?: number;
   /** Signers by scheme. Default `{'standard-webhooks': standardWebhooks}`. */
   signers?: Record<string, Signer>;
   /** Counts attempts by outcome and attempt number. Default none. */
@@ -71,6 +77,18 @@ export interface NewDelivery {
   scheme?: string;
 }
 
+/** How long a delivery to a destination already at its limit waits before it is tried again. 200 ms. */
+export const DESTINATION_BUSY_DELAY_MS = 200;
+
+/** The destination a URL is limited under: its origin (an unparsable URL is its own destination). */
+function destinationOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
 /** Backoff before retry number `attempt` (1 = first retry): base·2^(n−1), +0–20 % jitter, capped. */
 export function retryDelayMs(attempt: number, baseMs: number, maxMs: number): number {
   const exp = baseMs * 2 ** Math.max(0, attempt - 1);
@@ -82,6 +100,9 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   const timeoutMs = deps.timeoutMs ?? 10_000;
   const retryMaxMs = deps.retryMaxMs ?? 3_600_000;
   const signers: Record<string, Signer> = deps.signers ?? { 'standard-webhooks': standardWebhooks };
+  const perDestination = deps.perDestination ?? 4;
+  /** Attempts in flight per destination, in this process. */
+  const busy = new Map<string, number>();
   const agent = new Agent({ connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, keepAliveTimeout: 10_000, connections: 64 });
   /** Signing keys by scheme and merchant, decrypted once per process (webhook secrets do not change). */
   const keys = new Map<string, KeyObject>();
@@ -163,9 +184,20 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       const { deliveryId } = payload as { deliveryId: string };
       const d = await findDelivery(k, deliveryId);
       if (!d || d.status !== 'pending') return;
+      const destination = destinationOf(d.url);
+      const inFlight = busy.get(destination) ?? 0;
+      if (inFlight >= perDestination) return { rescheduleAt: deps.now() + DESTINATION_BUSY_DELAY_MS };
+      busy.set(destination, inFlight + 1);
       const started = deps.now();
       const t0 = performance.now();
-      const res = await post(d);
+      let res;
+      try {
+        res = await post(d);
+      } finally {
+        const left = (busy.get(destination) ?? 1) - 1;
+        if (left > 0) busy.set(destination, left);
+        else busy.delete(destination);
+      }
       const now = deps.now();
       const attempt = d.attempts + 1;
       const ok = res.status !== null && res.status >= 200 && res.status < 300;
