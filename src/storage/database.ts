@@ -60,6 +60,10 @@ export function openDatabase(options: DatabaseOptions): Db {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10, types });
     // An idle client's error (e.g. the server restarting) must not crash the process; queries retry.
     pool.on('error', () => {});
+    // A checked-out client has no pool listener: the server going away while Kysely holds it (a
+    // transaction, a worker's claim) emitted an unhandled 'error' and killed the process. The client
+    // is marked unusable and the pool drops it on release; the query in flight fails on its own.
+    pool.on('connect', (client) => client.on('error', () => {}));
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { kysely, engine: 'postgres', close: () => kysely.destroy() };
   }
