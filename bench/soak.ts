@@ -48,14 +48,23 @@ const DATABASE_URL = `postgres://postgres@${HOST}:${pgPort}/tessera_soak`;
 const dataDir = mkdtempSync(join(tmpdir(), 'tessera-soak-'));
 const MASTER = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64');
 const baseEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TESSERA_DATA_DIR: dataDir, DATABASE_URL, TESSERA_MASTER_KEY: MASTER, TESSERA_RETRY_BASE_MS: '200', LOG_LEVEL: 'warn', TESSERA_AUTH_FAILURES_MAX: '100000' };
+let t0 = Date.now();
 const children: ChildProcess[] = [];
+/** Exits the soak caused on purpose (the SIGKILL, the final SIGTERM); any other exit is a failure. */
+const expectedExits = new Set<ChildProcess>();
+const unexpectedExits: string[] = [];
 
 function cli(argv: string[]): any {
   return JSON.parse(execFileSync(NODE, [TESSERA, ...argv, '--json'], { env: baseEnv, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 function start(kind: 'serve' | 'worker', port?: number): ChildProcess {
-  const child = spawn(NODE, [TESSERA, kind], { env: { ...baseEnv, ...(port ? { PORT: String(port), HOST } : {}) }, cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(NODE, [TESSERA, kind], { env: { ...baseEnv, ...(port ? { PORT: String(port), HOST } : {}) }, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
+  let tail = '';
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (tail = (tail + c).slice(-2000)));
+  child.on('exit', (code, signal) => {
+    if (!expectedExits.has(child)) unexpectedExits.push(`${((Date.now() - t0) / 1000).toFixed(1)}s tessera ${kind} (pid ${child.pid}) exited: ${signal ?? `code ${code}`}; stderr: ${tail.trim().split('\n').slice(-3).join(' | ')}`);
+  });
   return child;
 }
 
@@ -133,9 +142,9 @@ for (let i = 0; i < 8; i++) {
 }
 
 // ---------- traffic ----------
+t0 = Date.now();
 type Phase = 'before' | 'during' | 'after';
 const totalMs = MINUTES * 60_000;
-const t0 = Date.now();
 const phaseOf = (t: number): Phase => (t - t0 < totalMs / 3 ? 'before' : t - t0 < (2 * totalMs) / 3 ? 'during' : 'after');
 const samples: Record<Phase, { ms: number[]; errors: Record<string, number>; ok: number }> = {
   before: { ms: [], errors: {}, ok: 0 },
@@ -206,9 +215,9 @@ const at = (fraction: number, what: string, fn: () => void | Promise<void>) =>
 const refresh = setInterval(() => void issuerLogin().catch(() => {}), 120_000);
 const users = Array.from({ length: USERS }, (_, u) => user(u));
 const faults = Promise.all([
-  at(0.36, 'worker SIGKILL', () => { worker.kill('SIGKILL'); }),
-  at(0.42, 'PostgreSQL restart (pg_ctl restart -m fast)', () => { pgStop('fast'); pgStart(); }),
-  at(0.48, 'worker started again', () => { worker = start('worker'); }),
+  at(0.36, 'worker SIGKILL', () => { expectedExits.add(worker); worker.kill('SIGKILL'); }),
+  at(0.40, 'worker started again', () => { worker = start('worker'); }),
+  at(0.45, 'PostgreSQL restart (pg_ctl restart -m fast)', () => { pgStop('fast'); pgStart(); }),
   at(0.55, 'PostgreSQL stopped (-m immediate) for 5 s, then started', async () => { pgStop('immediate'); await new Promise((r) => setTimeout(r, 5000)); pgStart(); }),
 ]);
 await new Promise((r) => setTimeout(r, totalMs));
@@ -240,6 +249,7 @@ for (const id of accepted.cofTokens) if ((await http('GET', `/cof/v1/tokens/${id
 await issuerLogin();
 for (const id of accepted.issuerTokens) if ((await http('GET', `${IP}/tokens/${id}`, B())).status !== 200) missingOutcomes++;
 
+for (const c of children) expectedExits.add(c);
 for (const c of children) c.kill('SIGTERM');
 await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
 receiver.close();
@@ -255,10 +265,12 @@ console.log('| phase | requests | ok/s | errors | p50 ms | p99 ms |\n| --- | ---
 for (const phase of ['before', 'during', 'after'] as Phase[]) {
   const s = samples[phase];
   const errs = Object.values(s.errors).reduce((a, b) => a + b, 0);
-  console.log(`| ${phase} | ${s.ms.length + (s.errors && Object.entries(s.errors).filter(([k]) => k.endsWith(':network')).reduce((a, [, n]) => a + n, 0))} | ${(s.ok / phaseS).toFixed(1)} | ${errs} ${JSON.stringify(s.errors)} | ${pct(s.ms, 50)} | ${pct(s.ms, 99)} |`);
+  const network = Object.entries(s.errors).filter(([k]) => k.endsWith(':network')).reduce((a, [, n]) => a + n, 0);
+  console.log(`| ${phase} | ${s.ms.length + network} | ${(s.ok / phaseS).toFixed(1)} | ${errs} ${JSON.stringify(s.errors)} | ${pct(s.ms, 50)} | ${pct(s.ms, 99)} |`);
 }
 console.log(`accepted: ${accepted.orders.length} paid orders, ${accepted.cofTokens.length} network tokens (${accepted.transactions} transactions), ${accepted.issuerTokens.length} issuer tokens; without their outcome: ${missingOutcomes}`);
 console.log(`notifications: ${deliveries.length} deliveries ${JSON.stringify(byStatus)}, received ${received.size}, not received ${notReceived}; stuck or dead jobs: ${JSON.stringify(stuck)}`);
-const failed = missingOutcomes > 0 || notReceived > 0 || pendingDeliveries > 0 || stuck.length > 0;
+console.log(`unexpected process exits: ${unexpectedExits.length === 0 ? 'none' : unexpectedExits.join('; ')}`);
+const failed = unexpectedExits.length > 0 || missingOutcomes > 0 || notReceived > 0 || pendingDeliveries > 0 || stuck.length > 0;
 console.log(failed ? 'SOAK FAILED' : 'SOAK PASSED');
 process.exit(failed ? 1 : 0);

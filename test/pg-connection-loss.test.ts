@@ -52,3 +52,20 @@ for (const engine of engines) {
     });
   });
 }
+
+describe('an unreachable database answers 503, not 500', () => {
+  it("pg's own errors for a refused connection and a terminated one map to 503 service_unavailable", async () => {
+    const { toTesseraError } = await import('../src/http/errors.ts');
+    const { freePort } = await import('../bench/processes.ts');
+    const refused = await new pg.Client({ host: '127.0.0.1', port: await freePort(), user: 'postgres' }).connect().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    assert.ok(refused, 'connecting to a closed port fails');
+    const e = toTesseraError(refused);
+    assert.equal(e.status, 503);
+    assert.equal(e.code, 'service_unavailable');
+    assert.equal(toTesseraError(new Error('Connection terminated unexpectedly')).status, 503);
+    assert.equal(toTesseraError(new Error('something else')).status, 500, 'other faults stay 500');
+  });
+});

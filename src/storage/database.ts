@@ -72,6 +72,17 @@ export function openDatabase(options: DatabaseOptions): Db {
   return { kysely, engine: 'sqlite', close: () => kysely.destroy() };
 }
 
+/** PostgreSQL SQLSTATEs and socket errors that mean "the server is not there right now" (a restart, a failover). */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+const UNAVAILABLE_MESSAGES = /Connection terminated|not queryable|timeout exceeded when trying to connect|Connection ended/i;
+
+/** Whether `err` is the database being unreachable (retryable: 503), rather than a fault of ours. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  return (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) || (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message));
+}
+
 /** Applies every pending migration; safe to call from several processes at once. */
 export async function migrateToLatest(db: Db): Promise<string[]> {
   const migrator = new Migrator({ db: db.kysely, provider: new StaticMigrations(), allowUnorderedMigrations: true });
