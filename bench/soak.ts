@@ -53,17 +53,37 @@ const children: ChildProcess[] = [];
 /** Exits the soak caused on purpose (the SIGKILL, the final SIGTERM); any other exit is a failure. */
 const expectedExits = new Set<ChildProcess>();
 const unexpectedExits: string[] = [];
+const events: string[] = [];
+let stopping = false;
+let worker: ChildProcess;
 
 function cli(argv: string[]): any {
   return JSON.parse(execFileSync(NODE, [TESSERA, ...argv, '--json'], { env: baseEnv, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
 }
+/**
+ * Starts `tessera serve` or `tessera worker`. A worker that exits before it is running (it could not
+ * reach PostgreSQL while starting: it fails fast by design) is started again, as its supervisor
+ * would; any other exit the soak did not cause fails the run.
+ */
 function start(kind: 'serve' | 'worker', port?: number): ChildProcess {
-  const child = spawn(NODE, [TESSERA, kind], { env: { ...baseEnv, ...(port ? { PORT: String(port), HOST } : {}) }, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const env = { ...baseEnv, ...(kind === 'worker' ? { LOG_LEVEL: 'info' } : {}), ...(port ? { PORT: String(port), HOST } : {}) };
+  const child = spawn(NODE, [TESSERA, kind], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let tail = '';
+  let running = kind === 'serve';
   child.stderr?.setEncoding('utf8').on('data', (c: string) => (tail = (tail + c).slice(-2000)));
+  child.stdout?.setEncoding('utf8').on('data', (c: string) => {
+    if (c.includes('tessera worker is running')) running = true;
+  });
   child.on('exit', (code, signal) => {
-    if (!expectedExits.has(child)) unexpectedExits.push(`${((Date.now() - t0) / 1000).toFixed(1)}s tessera ${kind} (pid ${child.pid}) exited: ${signal ?? `code ${code}`}; stderr: ${tail.trim().split('\n').slice(-3).join(' | ')}`);
+    if (expectedExits.has(child)) return;
+    const at = ((Date.now() - t0) / 1000).toFixed(1);
+    if (!running && !stopping) {
+      events.push(`${at}s worker could not start (${tail.trim().split('\n').pop()}): started again`);
+      worker = start('worker');
+      return;
+    }
+    unexpectedExits.push(`${at}s tessera ${kind} (pid ${child.pid}) exited: ${signal ?? `code ${code}`}; stderr: ${tail.trim().split('\n').slice(-3).join(' | ')}`);
   });
   return child;
 }
@@ -93,7 +113,7 @@ const issuer = cli(['issuers', 'create', '--name', 'Soak Bank', '--jwk-file', jo
 
 const apiPort = await freePort();
 start('serve', apiPort);
-let worker = start('worker');
+worker = start('worker');
 const BASE = `http://${HOST}:${apiPort}`;
 for (let i = 0; ; i++) {
   try {
@@ -205,7 +225,6 @@ async function user(u: number): Promise<void> {
 }
 
 // ---------- faults ----------
-const events: string[] = [];
 const at = (fraction: number, what: string, fn: () => void | Promise<void>) =>
   new Promise<void>((resolve) => setTimeout(async () => {
     const s = ((Date.now() - t0) / 1000).toFixed(1);
@@ -249,6 +268,7 @@ for (const id of accepted.cofTokens) if ((await http('GET', `/cof/v1/tokens/${id
 await issuerLogin();
 for (const id of accepted.issuerTokens) if ((await http('GET', `${IP}/tokens/${id}`, B())).status !== 200) missingOutcomes++;
 
+stopping = true;
 for (const c of children) expectedExits.add(c);
 for (const c of children) c.kill('SIGTERM');
 await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));

@@ -304,6 +304,31 @@ for (const engine of ENGINES) {
       assert.deepEqual(await closeAndScan(t), [], 'no PAN in logs or database');
     });
 
+    it('regression: a /docs URL with a query is redirected to its path alone, never echoing the query', async () => {
+      for (const url of [`/docs/static/index.html?pan=${CARDS.visa}`, `/docs/?x=${CARDS.visa}`, `/docs?x=${CARDS.visa}`]) {
+        const res = await t.app.inject({ method: 'GET', url });
+        assert.equal(res.statusCode, 302, url);
+        assert.ok(!String(res.headers.location).includes('?'), `${url} → ${res.headers.location}`);
+        assert.ok(!(res.body + JSON.stringify(res.headers)).includes(CARDS.visa), url);
+      }
+      assert.equal((await t.app.inject({ method: 'GET', url: '/docs/static/index.html' })).statusCode, 302, 'the page itself still redirects to /docs/');
+    });
+
+    it("regression: a path segment over Fastify's maxParamLength is a 400 in the face's envelope, not Fastify's 414 quoting the path", async () => {
+      const long = CARDS.visa.repeat(10);
+      const cases: [string, Record<string, string>, (b: any) => boolean][] = [
+        [`/api/tokens/${long}`, { authorization: a.m.jwt }, (b) => b.code === 'invalid_request' && /^req_/.test(b.request_id)],
+        [`/cof/v1/tokens/${long}`, { authorization: a.cm.auth, 'x-correlation-id': 'c1' }, (b) => b.errorCode === 'invalid_request' && Object.keys(b).length === 2],
+        [`/banking/v1/issuers/${ia.issuer.issuerId}/tokens/${long}`, { authorization: `Bearer ${ia.issuer.token}` }, (b) => b.errorCode === 'invalid_request' && /^req_/.test(b.requestId)],
+      ];
+      for (const [url, headers, shape] of cases) {
+        const res = await t.app.inject({ method: 'GET', url, headers });
+        assert.equal(res.statusCode, 400, `${url.slice(0, 40)}: ${res.body.slice(0, 200)}`);
+        assert.ok(shape(res.json()), res.body);
+        assert.ok(!res.body.includes(CARDS.visa), 'the path is not quoted');
+      }
+    });
+
     it(`${RUNS} generated requests over every route: no 5xx, no PAN, no stack trace, errors in the face's envelope (seed ${SEED})`, async (ctx) => {
       ctx.diagnostic(`fast-check seed ${SEED}: replay with TESSERA_FUZZ_SEED=${SEED}`);
       const routes = routeTable(t.app).filter((r) => !r.url.includes('*') || r.url.startsWith('/docs'));
