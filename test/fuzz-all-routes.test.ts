@@ -101,6 +101,10 @@ interface Pools {
   jwes: string[];
   ids: string[];
   keys: string[];
+  /** A valid body per route pattern: the fuzzer mutates one field of it, so requests get past validation. */
+  templates: Record<string, Record<string, unknown>>;
+  /** The tenant's own id for parameter `name` of route `url`, so authenticated requests reach real rows. */
+  ownId: (url: string, name: string) => string | undefined;
 }
 
 /** Values with some meaning somewhere: real ids, forged JWEs, test PANs, and plain garbage. */
@@ -199,13 +203,24 @@ function requestArb(routes: readonly RouteEntry[], pools: Pools): fc.Arbitrary<R
           type: 'application/x-www-form-urlencoded',
         }))
       : body;
+    const template = pools.templates[route.url];
+    const mutated = template
+      ? fc.tuple(fc.oneof(fc.constantFrom(...Object.keys(template)), fc.constantFrom(...pools.keys)), fc.option(value, { nil: undefined, freq: 4 }), fc.boolean()).map(([k, v, keep]) => {
+          const b: Record<string, unknown> = { ...template };
+          if (!keep) {
+            if (v === undefined) delete b[k];
+            else b[k] = v;
+          }
+          return { kind: 'json' as const, value: b };
+        })
+      : body;
     return fc.record({
       route: fc.constant(route),
-      params: fc.tuple(...names.map(() => segment)).map((vals) => Object.fromEntries(names.map((n, i) => [n, String(vals[i])]))),
+      params: fc.tuple(...names.map((n) => { const own = pools.ownId(route.url, n); return own ? fc.oneof({ weight: 2, arbitrary: fc.constant(own) }, { weight: 1, arbitrary: segment }) : segment; })).map((vals) => Object.fromEntries(names.map((n, i) => [n, String(vals[i])]))),
       query,
       auth: fc.constantFrom(...auth),
       extraHeaders,
-      body: fc.oneof(oauthBody, body),
+      body: fc.oneof(oauthBody, body, mutated, mutated),
     });
   });
 }
@@ -262,6 +277,42 @@ async function pools(t: Instance, a: MerchantTenant, ia: IssuerTenant): Promise<
     jwes,
     ids: [a.customerId, a.cardId, a.permanentToken, a.temporaryToken, a.orderId, a.webhookId, a.deliveryId, a.cm.id, a.networkTokenId, a.requestId, a.batchId, ia.issuer.issuerId, ia.cardId, ia.consumerId, ia.tokenId, ia.operationId, ia.batchId],
     keys: schemaKeys(routes),
+    ownId: (url, name) => {
+      const banking = url.startsWith('/banking/');
+      const cof = url.startsWith('/cof/');
+      const byName: Record<string, string | undefined> = {
+        id: url.startsWith('/api/customers') ? a.customerId : url.startsWith('/api/webhooks') ? a.webhookId : a.orderId,
+        cardId: banking ? ia.cardId : a.cardId,
+        token: a.permanentToken,
+        deliveryId: a.deliveryId,
+        merchantId: a.cm.id,
+        tokenId: banking ? ia.tokenId : a.networkTokenId,
+        requestId: a.requestId,
+        batchId: cof ? a.batchId : ia.batchId,
+        consumerId: ia.consumerId,
+        operationId: ia.operationId,
+        issuerId: ia.issuer.issuerId,
+      };
+      return byName[name];
+    },
+    templates: {
+      '/api/tokens': { number: CARDS.visa, name: 'Ada Lovelace', exp_month: '12', exp_year: '2034', cvc: '123' },
+      '/api/customers': { first_name: 'Ada', last_name: 'Lovelace', email: 'ada@example.com' },
+      '/api/customers/:id/cards': { number: CARDS.mastercard, name: 'Ada Lovelace', exp_month: '12', exp_year: '2034' },
+      '/api/orders': { currency: 'MXN', items: [{ name: 'Coffee', quantity: 1, price: 10.5 }], token: a.permanentToken },
+      '/api/orders/:id/refunds': { amount: 1 },
+      '/api/webhooks': { url: 'http://127.0.0.1:9/hook', events: ['orders.create'] },
+      '/cof/v1/merchants/:merchantId': { notificationUrl: 'http://127.0.0.1:9/n' },
+      '/cof/v1/tokens': { merchantId: a.cm.id, encryptedData: jwes[0]!, source: 'ON_FILE' },
+      '/cof/v1/async-tokens': { merchantId: a.cm.id, encryptedData: jwes[1]!, source: 'MANUAL' },
+      '/cof/v1/transactions': { tokenId: a.networkTokenId, transactionType: 'SINGLE' },
+      '/cof/v1/batches': { merchantId: a.cm.id, batchId: 'fuzz-batch', last: false, encryptedData: jwes[2]! },
+      '/sandbox/v1/authorizations': { merchantId: a.cm.id, tokenPan: '4895370012345678', tokenExpiryDate: '1230', cryptogram: 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=', amount: 1, currency: 'MXN' },
+      '/sandbox/v1/issuer-events': { par: 'X'.repeat(29), event: 'lost' },
+      '/banking/v1/issuers/:issuerId/consumers/:consumerId': { personalInformation: { firstName: 'Ada', lastName: 'Lovelace', email: 'a@b.c', phone: { countryCode: '52', number: '5512345678' } } },
+      '/banking/v1/issuers/:issuerId/cards/:cardId': { consumerId: ia.consumerId, encryptedData: jwes[7]! },
+      '/banking/v1/issuers/:issuerId/cards/:cardId/operations::clickToPayEnrolment': { reason: 'fuzz' },
+    },
   };
 }
 
