@@ -405,6 +405,19 @@ for (const engine of ENGINES) {
       assert.ok(!res.body.includes(CARDS.visa));
     });
 
+    it('regression: client-chosen ids holding a card number (issuer consumerId/cardId, batchId) are refused, never stored or echoed', async () => {
+      const bearer = { authorization: `Bearer ${ia.issuer.token}`, 'content-type': 'application/json' };
+      const consumer = await t.app.inject({ method: 'PUT', url: `/banking/v1/issuers/${ia.issuer.issuerId}/consumers/${CARDS.stolen}`, headers: bearer, payload: JSON.stringify({ personalInformation: { firstName: 'A', lastName: 'B' } }) });
+      assert.equal(consumer.statusCode, 400, consumer.body);
+      assert.equal(consumer.json().field, 'consumerId');
+      const card = await t.app.inject({ method: 'PUT', url: `/banking/v1/issuers/${ia.issuer.issuerId}/cards/x${CARDS.visa}`, headers: bearer, payload: JSON.stringify({ consumerId: ia.consumerId, encryptedData: await encryptForTessera(t, { pan: CARDS.mastercard, exp: '1230' }) }) });
+      assert.equal(card.statusCode, 400, card.body);
+      assert.equal(card.json().field, 'cardId');
+      const batch = await t.app.inject({ method: 'POST', url: '/cof/v1/batches', headers: { authorization: a.cm.auth, 'x-correlation-id': 'b1', 'content-type': 'application/json' }, payload: JSON.stringify({ merchantId: a.cm.id, batchId: CARDS.amex, last: true, encryptedData: await encryptToTessera(t, { records: [] }) }) });
+      assert.equal(batch.statusCode, 400, batch.body);
+      for (const res of [consumer, card, batch]) for (const pan of TEST_PANS) assert.ok(!res.body.includes(pan), res.body);
+    });
+
     it(`${RUNS} generated requests over every route: no 5xx, no PAN, no stack trace, errors in the face's envelope (seed ${SEED})`, async (ctx) => {
       ctx.diagnostic(`fast-check seed ${SEED}: replay with TESSERA_FUZZ_SEED=${SEED}`);
       const routes = routeTable(t.app).filter((r) => !r.url.includes('*') || r.url.startsWith('/docs'));
