@@ -418,6 +418,17 @@ for (const engine of ENGINES) {
       for (const res of [consumer, card, batch]) for (const pan of TEST_PANS) assert.ok(!res.body.includes(pan), res.body);
     });
 
+    it('regression: NUL characters in a path parameter, a query or a body are 400, not a PostgreSQL error (500)', async () => {
+      const cofHeaders = { authorization: a.cm.auth, 'x-correlation-id': 'nul-1' };
+      const cases = [
+        await t.app.inject({ method: 'DELETE', url: '/cof/v1/tokens/%00', headers: cofHeaders }),
+        await t.app.inject({ method: 'GET', url: `/api/orders?status=%00`, headers: { authorization: a.m.jwt } }),
+        await t.app.inject({ method: 'POST', url: '/api/customers', headers: { authorization: a.m.jwt, 'content-type': 'application/json' }, payload: JSON.stringify({ first_name: 'A\u0000', last_name: 'B', email: 'a@b.co' }) }),
+        await t.app.inject({ method: 'PUT', url: `/banking/v1/issuers/${ia.issuer.issuerId}/consumers/c1`, headers: { authorization: `Bearer ${ia.issuer.token}`, 'content-type': 'application/json' }, payload: JSON.stringify({ personalInformation: { firstName: 'A', lastName: 'B', ['x\u0000']: 1 } }) }),
+      ];
+      for (const res of cases) assert.equal(res.statusCode, 400, res.body);
+    });
+
     it(`${RUNS} generated requests over every route: no 5xx, no PAN, no stack trace, errors in the face's envelope (seed ${SEED})`, async (ctx) => {
       ctx.diagnostic(`fast-check seed ${SEED}: replay with TESSERA_FUZZ_SEED=${SEED}`);
       const routes = routeTable(t.app).filter((r) => !r.url.includes('*') || r.url.startsWith('/docs'));

@@ -19,7 +19,7 @@ import { installSecurityHeaders } from './security-headers.ts';
 import { installOperations, operationsRoutes } from './operations.ts';
 import { installRouteTable } from './route-table.ts';
 import { docsWithoutQuery } from './docs-guard.ts';
-import { installJsonBodyParser } from './json-body.ts';
+import { installInputGuards } from './input-guards.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -52,7 +52,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   });
   // Every route, as registered: the fuzzing and tenant-isolation tests walk it (src/http/route-table.ts).
   installRouteTable(app);
-  installJsonBodyParser(app);
+  installInputGuards(app);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

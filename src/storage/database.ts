@@ -83,6 +83,12 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) || (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message));
 }
 
+/** PostgreSQL refusing text it cannot store (a NUL, an invalid byte sequence): the input's fault, not ours. */
+export function isUnstorableText(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '22021' || code === '22P05';
+}
+
 /** Applies every pending migration; safe to call from several processes at once. */
 export async function migrateToLatest(db: Db): Promise<string[]> {
   const migrator = new Migrator({ db: db.kysely, provider: new StaticMigrations(), allowUnorderedMigrations: true });
