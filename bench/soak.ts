@@ -40,6 +40,7 @@ const pgStart = () => pgCmd('pg_ctl', ['-D', pgData, '-l', join(pgDir, 'log'), '
 const pgStop = (mode: string) => pgCmd('pg_ctl', ['-D', pgData, '-m', mode, '-w', 'stop']);
 pgCmd('initdb', ['-D', pgData, '-A', 'trust', '-U', 'postgres', '--no-sync']);
 pgStart();
+
 const admin = new pg.Client({ connectionString: `postgres://postgres@${HOST}:${pgPort}/postgres` });
 await admin.connect();
 await admin.query('CREATE DATABASE tessera_soak');
@@ -56,6 +57,20 @@ const unexpectedExits: string[] = [];
 const events: string[] = [];
 let stopping = false;
 let worker: ChildProcess;
+// Whatever happens (a failed check, a crash, Ctrl-C), the throwaway cluster and the children go.
+let cleaned = false;
+process.on('exit', () => {
+  if (cleaned) return;
+  for (const c of children) c.kill('SIGKILL');
+  try {
+    pgStop('immediate');
+  } catch {
+    // Already stopped.
+  }
+  rmSync(pgDir, { recursive: true, force: true });
+  rmSync(dataDir, { recursive: true, force: true });
+});
+process.once('SIGINT', () => process.exit(130));
 
 function cli(argv: string[]): any {
   return JSON.parse(execFileSync(NODE, [TESSERA, ...argv, '--json'], { env: baseEnv, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -276,6 +291,7 @@ receiver.close();
 pgStop('fast');
 rmSync(pgDir, { recursive: true, force: true });
 rmSync(dataDir, { recursive: true, force: true });
+cleaned = true;
 
 const pct = (v: number[], p: number) => { const s = [...v].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((s.length * p) / 100) - 1)] ?? 0; };
 const phaseS = totalMs / 3000;
