@@ -34,6 +34,8 @@ export interface Config {
   sandboxSuspendLaterMs: number;
   /** `TESSERA_NOTIFY_TIMEOUT_MS`: time a merchant's endpoint has to answer a notification. Default 10000. */
   notifyTimeoutMs: number;
+  /** `TESSERA_NOTIFY_PER_DESTINATION`: notification attempts one process has in flight to one destination (scheme, host, port). Default 4. */
+  notifyPerDestination: number;
   /** `TESSERA_WORKER_CONCURRENCY`: jobs one worker runs at once. Default 16. */
   workerConcurrency: number;
   /** `TESSERA_PUBLIC_URL`: where clients reach Tessera (the base of an order's `pay_link`). Default `http://HOST:PORT`. */
@@ -123,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandboxIssuerTps: int(env, 'TESSERA_SANDBOX_ISSUER_TPS', 0),
     sandboxSuspendLaterMs: int(env, 'TESSERA_SANDBOX_SUSPEND_LATER_MS', 60_000),
     notifyTimeoutMs: int(env, 'TESSERA_NOTIFY_TIMEOUT_MS', 10_000, 1),
+    notifyPerDestination: int(env, 'TESSERA_NOTIFY_PER_DESTINATION', 4, 1),
     workerConcurrency: int(env, 'TESSERA_WORKER_CONCURRENCY', 16, 1),
     publicUrl: publicUrl(env),
     batchIssuerTps: int(env, 'TESSERA_BATCH_ISSUER_TPS', int(env, 'TESSERA_SANDBOX_ISSUER_TPS', 0)),

@@ -136,6 +136,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     retryBaseMs: config.retryBaseMs,
     maxAttempts: config.retryMaxAttempts,
     timeoutMs: config.notifyTimeoutMs,
+    perDestination: config.notifyPerDestination,
     signers: { 'standard-webhooks': standardWebhooks, [ECART_PAY_SCHEME]: ecartPaySigner },
     metrics: metrics.service,
   });

@@ -20,6 +20,9 @@ import { installOperations, operationsRoutes } from './operations.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { elementsRoutes } from './routes/elements.ts';
 import { merchantSettingsRoutes } from './routes/merchant-settings.ts';
+import { installRouteTable } from './route-table.ts';
+import { docsWithoutQuery } from './docs-guard.ts';
+import { installInputGuards } from './input-guards.ts';
 
 /** Body limit of the merchant face. 64 KiB. */
 export const MERCHANT_BODY_LIMIT = 64 * 1024;
@@ -40,6 +43,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     // Behind a reverse proxy (nginx in the cluster), the client's address comes from X-Forwarded-For
     // set by these proxies only (TESSERA_TRUST_PROXY); otherwise every client looks like the proxy.
     ...(deps.config.trustProxy ? { trustProxy: deps.config.trustProxy } : {}),
+    // A bad URL or a path segment over maxParamLength is answered in the face's envelope too (Fastify's
+    // own 414 answer quotes the whole path, card number included).
+    frameworkErrors: (err, request, reply) => sendError(request, reply, err),
     ajv: {
       customOptions: {
         // Validate, never repair: unknown fields are refused, types are not coerced.
@@ -50,6 +56,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       },
     },
   });
+  // Every route, as registered: the fuzzing and tenant-isolation tests walk it (src/http/route-table.ts).
+  installRouteTable(app);
+  installInputGuards(app);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -90,7 +99,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // The docs pages take no query: swagger-ui would echo one into a redirect (a card number with it).
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiHooks: { onRequest: docsWithoutQuery } });
   // Metrics and request-trace hooks for every route; `/metrics` and `/ready` (README "Operations").
   installOperations(app, deps);
 

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isDeclineCode, TesseraError, type ErrorCode } from '../domain/errors.ts';
 import { issuerEnvelope } from './issuer-errors.ts';
+import { isDatabaseUnavailable, isUnstorableText } from '../storage/database.ts';
 
 /** Request fields whose bad values have a field-specific code rather than `invalid_field`. */
 const FIELD_CODES: Record<string, ErrorCode> = {
@@ -87,6 +88,7 @@ export function toTesseraError(err: unknown): TesseraError {
       return new TesseraError('unsupported_media_type', 'Send the body as application/json.');
     case 'FST_ERR_BAD_URL':
     case 'FST_ERR_ASYNC_CONSTRAINT':
+    case 'FST_ERR_MAX_PARAM_LENGTH':
       return new TesseraError('invalid_request', 'The request URL is not valid.');
   }
   if (err instanceof SyntaxError || (fe?.statusCode === 400 && /JSON/i.test(String(fe?.message)))) {
@@ -94,6 +96,8 @@ export function toTesseraError(err: unknown): TesseraError {
   }
   if (fe?.statusCode === 413) return new TesseraError('payload_too_large', 'The request body is too large.');
   if (fe?.statusCode === 415) return new TesseraError('unsupported_media_type', 'Send the body as application/json.');
+  if (isUnstorableText(err)) return new TesseraError('invalid_request', 'The request holds characters that cannot be stored.');
+  if (isDatabaseUnavailable(err)) return new TesseraError('service_unavailable', 'The service is briefly unavailable; retry shortly.');
   if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new TesseraError('invalid_request', 'The request is not valid.');
   }

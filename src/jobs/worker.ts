@@ -41,6 +41,8 @@ export class Worker {
   #wake: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #nudged = false;
+  /** Jobs this worker is running now (at most `concurrency`). */
+  readonly #inFlight = new Set<Promise<void>>();
   /** Background loops that start and stop with this worker (e.g. the batch scheduler). */
   readonly #companions: { start(): void; stop(): Promise<void> }[] = [];
   /** When the loop last went round: readiness reads it. */
@@ -104,15 +106,18 @@ export class Worker {
     while (this.#running) {
       let claimed = 0;
       try {
-        claimed = await this.#tick();
+        claimed = await this.#fill();
       } catch (err) {
         this.#log.error({ err: describe(err) }, 'worker: claiming jobs failed');
       }
-      if (claimed > 0 || !this.#running) continue;
-      if (this.#nudged) {
+      if (!this.#running) break;
+      // More may be due: claim again while slots are free.
+      if (claimed > 0 && this.#inFlight.size < this.#opts.concurrency) continue;
+      if (this.#nudged && this.#inFlight.size < this.#opts.concurrency) {
         this.#nudged = false;
         continue;
       }
+      // Wait for a nudge, a finished job (a free slot) or the poll interval.
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
         this.#timer = setTimeout(resolve, this.#opts.pollMs);
@@ -120,6 +125,28 @@ export class Worker {
       clearTimeout(this.#timer);
       this.#wake = undefined;
     }
+    await Promise.all(this.#inFlight);
+  }
+
+  /**
+   * Claims as many due jobs as there are free slots and starts them without waiting: each slot is
+   * refilled as soon as its job ends, so one slow job (a notification receiver that hangs until the
+   * timeout) holds one slot, not the whole worker.
+   */
+  async #fill(): Promise<number> {
+    this.lastTickAt = Date.now();
+    this.#nudged = false;
+    const free = this.#opts.concurrency - this.#inFlight.size;
+    if (free <= 0) return 0;
+    const jobs = await claimJobs(this.#db, this.id, free, this.#opts.lockMs, Date.now());
+    for (const job of jobs) {
+      const running: Promise<void> = this.#runJob(job).finally(() => {
+        this.#inFlight.delete(running);
+        this.#wake?.();
+      });
+      this.#inFlight.add(running);
+    }
+    return jobs.length;
   }
 
   async #tick(): Promise<number> {

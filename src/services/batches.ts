@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { assertNoPan } from '../domain/card.ts';
 import type { Logger } from 'pino';
 import { decodeCursor, encodeCursor, parseChunk, type ParsedRecord } from '../domain/batch.ts';
 import { TesseraError } from '../domain/errors.ts';
@@ -133,6 +134,8 @@ export function createBatchService(deps: BatchServiceDeps) {
      */
     async submit(merchantId: string, input: BatchChunkInput, correlationId: string): Promise<BatchView> {
       assertCaller(merchantId, input.merchantId);
+      // The batchId is stored, audited and echoed: never a card number.
+      assertNoPan(input.batchId, 'batchId');
       const now = deps.now();
       await deps.audit.record({ tenantId: merchantId, operation: 'batch.receive', reason: 'read a chunk of a bulk tokenization batch', subject: `batch:${input.batchId}` });
       const records = parseChunk(await deps.keys.decrypt(input.encryptedData), new Date(now));

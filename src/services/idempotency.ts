@@ -1,5 +1,6 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
+import { containsPan } from '../domain/card.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Db } from '../storage/database.ts';
 import { enqueueJob } from '../storage/repos/jobs.ts';
@@ -60,6 +61,8 @@ export function createIdempotencyService(deps: IdempotencyDeps) {
       if (typeof value !== 'string' || !KEY_PATTERN.test(value)) {
         throw new TesseraError('invalid_idempotency_key', 'Idempotency-Key must be 1–255 printable ASCII characters.', 'Idempotency-Key');
       }
+      // Keys are stored as sent: a card number pasted into one would be stored in the clear.
+      if (containsPan(value)) throw new TesseraError('invalid_idempotency_key', 'Idempotency-Key must not contain a card number.', 'Idempotency-Key');
       return value;
     },
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { assertNoPan } from '../domain/card.ts';
 import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -149,6 +150,7 @@ export function createBatchService(deps: BatchServiceDeps) {
       try {
         const file = await spool(body, path, opts.maxBytes ?? MAX_BATCH_BYTES);
         const header = validateBatchHeader(file.header);
+        assertNoPan(header.batchId, 'header.batchId');
         if (issuerId !== undefined && header.issuerId !== issuerId) throw new TesseraError('invalid_field', 'header.issuerId must be your issuerId.', 'header.issuerId');
         const issuer = header.issuerId;
         await verify(issuer, header, file.signature, path);

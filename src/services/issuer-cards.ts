@@ -1,4 +1,5 @@
 import { TesseraError } from '../domain/errors.ts';
+import { assertNoPan } from '../domain/card.ts';
 import { issuerTenant, parseIssuerCardPayload, validatePersonalInformation, type PersonalInformation } from '../domain/issuer.ts';
 import { networkOf } from '../domain/cof-payload.ts';
 import type { Card } from '../domain/card.ts';
@@ -48,6 +49,8 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
   const service = {
     /** Validates and encrypts a consumer: nothing is written (batch files write chunks in bulk). */
     async prepareConsumer(issuerId: string, consumerId: string, personal: unknown, param = 'personalInformation'): Promise<IssuerConsumerRow> {
+      // Client-chosen ids are stored and echoed as they are: never a card number.
+      assertNoPan(consumerId, 'consumerId');
       const p: PersonalInformation = validatePersonalInformation(personal, param);
       const now = deps.now();
       return {
@@ -67,6 +70,7 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
      * written. `param` names the field at fault in errors.
      */
     async prepareCard(issuerId: string, cardId: string, consumerId: string, encryptedData: string, param = 'encryptedData'): Promise<{ row: IssuerCardRow; card: Card }> {
+      assertNoPan(cardId, 'cardId');
       const card = parseIssuerCardPayload(await deps.keys.decrypt(encryptedData, param), new Date(deps.now()), param);
       const network = networkOf(card.pan, `${param}.pan`);
       const tenant = issuerTenant(issuerId);
@@ -99,6 +103,7 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
 
     /** `PUT …/cards/:cardId`: the consumer must exist. */
     async putCard(issuerId: string, cardId: string, input: { consumerId: string; encryptedData: string }): Promise<{ created: boolean; view: IssuerCardView }> {
+      assertNoPan(cardId, 'cardId');
       if (!(await findConsumer(k, issuerId, input.consumerId))) throw new TesseraError('consumer_not_found', 'No such consumer: PUT it first.', 'consumerId');
       // Batch files are recorded once per chunk by the batch worker; a single card here.
       await deps.audit.record({ tenantId: issuerTenant(issuerId), operation: 'issuer_card.register', reason: 'register an issuer card', subject: `card:${cardId}` });

@@ -55,6 +55,16 @@ export interface NotificationServiceDeps {
   maxAttempts: number;
   /** Per attempt: connect + answer. Default 10 s. */
   timeoutMs?: number;
+  /**
+   * Attempts in flight at once, from this process, to one destination (scheme, host and port) that
+   * is not known to be healthy: one this process has not heard from yet, one whose last attempt
+   * failed to get an HTTP answer or took over `SLOW_ATTEMPT_MS`, or one with an attempt in flight
+   * for longer than that. A delivery over the limit is put back for 250–500 ms without using an
+   * attempt. Healthy destinations are not limited (beyond the worker's own slots), so one busy
+   * receiver still gets the whole worker. Default 4. Keeps receivers that hang, crawl or answer
+   * garbage from taking every worker slot.
+   */
+  perDestination?: number;
   /** Signers by scheme. Default `{'standard-webhooks': standardWebhooks}`. */
   signers?: Record<string, Signer>;
   /** Counts attempts by outcome and attempt number. Default none. */
@@ -72,6 +82,20 @@ export interface NewDelivery {
   scheme?: string;
 }
 
+/** How long a delivery to a destination already at its limit waits before it is tried again: this, plus up to as much jitter. 250 ms. */
+export const DESTINATION_BUSY_DELAY_MS = 250;
+/** An attempt slower than this (or without an HTTP answer) makes its destination "not healthy": limited. 1 s. */
+export const SLOW_ATTEMPT_MS = 1000;
+
+/** The destination a URL is limited under: its origin (an unparsable URL is its own destination). */
+function destinationOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
 /** Backoff before retry number `attempt` (1 = first retry): base·2^(n−1), +0–20 % jitter, capped. */
 export function retryDelayMs(attempt: number, baseMs: number, maxMs: number): number {
   const exp = baseMs * 2 ** Math.max(0, attempt - 1);
@@ -83,6 +107,20 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   const timeoutMs = deps.timeoutMs ?? 10_000;
   const retryMaxMs = deps.retryMaxMs ?? 3_600_000;
   const signers: Record<string, Signer> = deps.signers ?? { 'standard-webhooks': standardWebhooks };
+  const perDestination = deps.perDestination ?? 4;
+  /** Start times of the attempts in flight per destination, in this process. */
+  const busy = new Map<string, Set<number>>();
+  /** Destinations whose last attempt got an HTTP answer within SLOW_ATTEMPT_MS. */
+  const healthy = new Set<string>();
+
+  /** Whether one more attempt to `destination` may start now. */
+  function mayStart(destination: string, now: number): boolean {
+    const inFlight = busy.get(destination);
+    if (!inFlight || inFlight.size < perDestination) return true;
+    if (!healthy.has(destination)) return false;
+    for (const started of inFlight) if (now - started > SLOW_ATTEMPT_MS) return false;
+    return true;
+  }
   const agent = new Agent({ connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, keepAliveTimeout: 10_000, connections: 64 });
   /** Signing keys by scheme and merchant, decrypted once per process (webhook secrets do not change). */
   const keys = new Map<string, KeyObject>();
@@ -182,9 +220,23 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       const { deliveryId } = payload as { deliveryId: string };
       const d = await findDelivery(k, deliveryId);
       if (!d || d.status !== 'pending') return;
-      const started = deps.now();
+      const destination = destinationOf(d.url);
       const t0 = performance.now();
-      const res = await post(d);
+      if (!mayStart(destination, t0)) return { rescheduleAt: deps.now() + DESTINATION_BUSY_DELAY_MS * (1 + Math.random()) };
+      const inFlight = busy.get(destination) ?? new Set<number>();
+      busy.set(destination, inFlight);
+      // performance.now() is unique enough per attempt; a collision only undercounts by one.
+      inFlight.add(t0);
+      const started = deps.now();
+      let res;
+      try {
+        res = await post(d);
+      } finally {
+        inFlight.delete(t0);
+        if (inFlight.size === 0) busy.delete(destination);
+      }
+      if (res.status !== null && performance.now() - t0 <= SLOW_ATTEMPT_MS) healthy.add(destination);
+      else healthy.delete(destination);
       const now = deps.now();
       const attempt = d.attempts + 1;
       const ok = res.status !== null && res.status >= 200 && res.status < 300;

@@ -79,6 +79,10 @@ export function openDatabase(options: DatabaseOptions): Db {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10, types });
     // An idle client's error (e.g. the server restarting) must not crash the process; queries retry.
     pool.on('error', () => {});
+    // A checked-out client has no pool listener: the server going away while Kysely holds it (a
+    // transaction, a worker's claim) emitted an unhandled 'error' and killed the process. The client
+    // is marked unusable and the pool drops it on release; the query in flight fails on its own.
+    pool.on('connect', (client) => client.on('error', () => {}));
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const relaxedPool = new pg.Pool({ connectionString: options.databaseUrl, max: Math.max(2, Math.ceil((options.poolSize ?? 10) / 2)), types, options: '-c synchronous_commit=off' });
     relaxedPool.on('error', () => {});
@@ -95,6 +99,23 @@ export function openDatabase(options: DatabaseOptions): Db {
   mkdirSync(dirname(options.sqlitePath), { recursive: true });
   const kysely = new Kysely<Database>({ dialect: nodeSqliteDialect(options.sqlitePath) });
   return { kysely, relaxed: kysely, engine: 'sqlite', close: () => kysely.destroy() };
+}
+
+/** PostgreSQL SQLSTATEs and socket errors that mean "the server is not there right now" (a restart, a failover). */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+const UNAVAILABLE_MESSAGES = /Connection terminated|not queryable|timeout exceeded when trying to connect|Connection ended/i;
+
+/** Whether `err` is the database being unreachable (retryable: 503), rather than a fault of ours. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  return (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) || (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message));
+}
+
+/** PostgreSQL refusing text it cannot store (a NUL, an invalid byte sequence): the input's fault, not ours. */
+export function isUnstorableText(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '22021' || code === '22P05';
 }
 
 /** Applies every pending migration; safe to call from several processes at once. */
