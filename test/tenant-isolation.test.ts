@@ -54,6 +54,11 @@ const MATRIX: Record<string, { exempt: string } | ((w: World, method: string) =>
   // The payer's page: a capability URL (a 96-bit random order id) opened without credentials by
   // design, so there is no "other tenant" to isolate from; it shows no card data.
   '/pay/:id': { exempt: 'unauthenticated capability URL for the payer' },
+  '/pay/:id/payments': { exempt: 'the payer page paying through its own capability URL (test/pay-page.test.ts)' },
+  // The operator dashboard is not a tenant face: operators run the platform and see every tenant, behind
+  // their own session and CSRF checks (test/dashboard-auth.test.ts); merchants' and issuers' credentials open nothing there.
+  '/dashboard/assets/:name': { exempt: 'the dashboard\'s own stylesheet and script: no tenant data' },
+  '/dashboard/tokens/network/:action': { exempt: 'operator-only (operator session + CSRF), every tenant by design' },
   // Upserts by the issuer's own ids: B's PUT with A's ids creates B's own consumer/card (201);
   // a 200 would mean it replaced A's.
   '/banking/v1/issuers/:issuerId/consumers/:consumerId': ({ ia, ib }) => [

@@ -86,6 +86,7 @@ export function openDatabase(options: DatabaseOptions): Db {
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const relaxedPool = new pg.Pool({ connectionString: options.databaseUrl, max: Math.max(2, Math.ceil((options.poolSize ?? 10) / 2)), types, options: '-c synchronous_commit=off' });
     relaxedPool.on('error', () => {});
+    relaxedPool.on('connect', (client) => client.on('error', () => {}));
     const relaxed = new Kysely<Database>({ dialect: new PostgresDialect({ pool: relaxedPool }) });
     return {
       kysely,
