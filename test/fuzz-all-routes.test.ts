@@ -67,11 +67,15 @@ function faceOf(url: string): Face {
   return 'other';
 }
 
-/** Routes other branches add with HTML answers: no-5xx and no-PAN checks apply, the JSON envelope does not. */
-const NON_JSON_PREFIXES = ['/dashboard', '/elements', '/docs'];
+/**
+ * The HTML faces (operator dashboard, hosted fields, payer page, API docs) answer errors with pages, by
+ * design: there the no-5xx, no-PAN and no-stack checks apply, the JSON envelope does not — for their
+ * HTML answers (a JSON answer of theirs must still be an envelope).
+ */
+const HTML_PREFIXES = ['/dashboard', '/elements', '/docs', '/pay/'];
 
 function checkEnvelope(url: string, status: number, headers: Record<string, unknown>, text: string): string | undefined {
-  if (NON_JSON_PREFIXES.some((p) => url.startsWith(p)) && status === 404 && !String(headers['content-type'] ?? '').includes('json')) return undefined;
+  if (HTML_PREFIXES.some((p) => url.startsWith(p)) && String(headers['content-type'] ?? '').startsWith('text/html')) return undefined;
   let body: any;
   try {
     body = JSON.parse(text);

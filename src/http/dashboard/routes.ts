@@ -152,7 +152,9 @@ export const dashboardRoutes = (deps: Deps): FastifyPluginAsync =>
     };
 
     app.get('/assets/:name', async (request, reply) => {
-      const asset = ASSETS[(request.params as { name: string }).name];
+      const name = (request.params as { name: string }).name;
+      // Own keys only: `valueOf`, `constructor`… are not assets (the fuzzer's find: a 500).
+      const asset = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
       if (!asset) throw new TesseraError('route_not_found', 'No such asset.');
       return reply.header('cache-control', 'public, max-age=300').type(asset.type).send(asset.body);
     });
