@@ -50,6 +50,7 @@ function env(dataDir: string, extra: Record<string, string> = {}): NodeJS.Proces
     TESSERA_DATA_DIR: dataDir,
     ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
     ...(args['worker-concurrency'] ? { TESSERA_WORKER_CONCURRENCY: args['worker-concurrency'] } : {}),
+    ...(process.env.TESSERA_NOTIFY_PER_DESTINATION ? { TESSERA_NOTIFY_PER_DESTINATION: process.env.TESSERA_NOTIFY_PER_DESTINATION } : {}),
     ...extra,
   };
 }

@@ -111,10 +111,17 @@ export class Worker {
         this.#log.error({ err: describe(err) }, 'worker: claiming jobs failed');
       }
       if (!this.#running) break;
-      // More may be due: claim again while slots are free.
-      if (claimed > 0 && this.#inFlight.size < this.#opts.concurrency) continue;
+      // More may be due: claim again while slots are free — after letting the event loop turn. On
+      // SQLite every query settles without I/O, so jobs that end at once (a deferred delivery) would
+      // otherwise keep this loop in microtasks and starve HTTP: the server stopped answering, even
+      // /health, with a backlog of notifications to a receiver not yet known healthy.
+      if (claimed > 0 && this.#inFlight.size < this.#opts.concurrency) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
       if (this.#nudged && this.#inFlight.size < this.#opts.concurrency) {
         this.#nudged = false;
+        await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
       // Wait for a nudge, a finished job (a free slot) or the poll interval.
