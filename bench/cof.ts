@@ -70,7 +70,13 @@ async function serve(dataDir: string): Promise<{ url: string; child: ChildProces
   const url = `http://${HOST}:${port}`;
   for (const deadline = Date.now() + 30_000; ; ) {
     if (child.exitCode !== null) throw new Error('tessera exited before serving');
-    if (Date.now() > deadline) throw new Error('tessera did not start');
+    if (Date.now() > deadline) {
+      // Not left running (and a --profile run still writes its profile on the way out).
+      child.kill('SIGTERM');
+      const exited = once(child, 'exit');
+      if (await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(r, 10_000, false))]) === false) child.kill('SIGKILL');
+      throw new Error('tessera did not start');
+    }
     if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) break;
     await new Promise((r) => setTimeout(r, 100));
   }

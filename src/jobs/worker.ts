@@ -41,6 +41,7 @@ export class Worker {
   #wake: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #nudged = false;
+  #wakePending = false;
   /** Jobs this worker is running now (at most `concurrency`). */
   readonly #inFlight = new Set<Promise<void>>();
   /** Background loops that start and stop with this worker (e.g. the batch scheduler). */
@@ -111,10 +112,8 @@ export class Worker {
         this.#log.error({ err: describe(err) }, 'worker: claiming jobs failed');
       }
       if (!this.#running) break;
-      // More may be due: claim again while slots are free — after letting the event loop turn. On
-      // SQLite every query settles without I/O, so jobs that end at once (a deferred delivery) would
-      // otherwise keep this loop in microtasks and starve HTTP: the server stopped answering, even
-      // /health, with a backlog of notifications to a receiver not yet known healthy.
+      // More may be due: claim again while slots are free — after letting the event loop turn (on
+      // SQLite every query settles without I/O; see #wakeSoon).
       if (claimed > 0 && this.#inFlight.size < this.#opts.concurrency) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
@@ -149,11 +148,27 @@ export class Worker {
     for (const job of jobs) {
       const running: Promise<void> = this.#runJob(job).finally(() => {
         this.#inFlight.delete(running);
-        this.#wake?.();
+        this.#wakeSoon();
       });
       this.#inFlight.add(running);
     }
     return jobs.length;
+  }
+
+  /**
+   * Wakes the loop for a freed slot — in a later turn of the event loop, never in the same run of
+   * microtasks. On SQLite a job that needs no I/O (a deferred delivery) settles entirely in
+   * microtasks; waking the loop there claimed its replacement there too, and so on: the loop never
+   * returned to the event loop, and the server answered nothing (not even /health, not even the
+   * attempts in flight whose answers would have ended the deferrals) for tens of seconds.
+   */
+  #wakeSoon(): void {
+    if (this.#wakePending) return;
+    this.#wakePending = true;
+    setImmediate(() => {
+      this.#wakePending = false;
+      this.#wake?.();
+    });
   }
 
   async #tick(): Promise<number> {

@@ -59,8 +59,8 @@ export interface NotificationServiceDeps {
    * Attempts in flight at once, from this process, to one destination (scheme, host and port) that
    * is not known to be healthy: one this process has not heard from yet, one whose last attempt
    * failed to get an HTTP answer or took over `SLOW_ATTEMPT_MS`, or one with an attempt in flight
-   * for longer than that. A delivery over the limit is put back for 250–500 ms without using an
-   * attempt. Healthy destinations are not limited (beyond the worker's own slots), so one busy
+   * for longer than that. A delivery over the limit is put back without using an attempt, until
+   * about when a slot should be free (see `deferralMs`). Healthy destinations are not limited (beyond the worker's own slots), so one busy
    * receiver still gets the whole worker. Default 4. Keeps receivers that hang, crawl or answer
    * garbage from taking every worker slot.
    */
@@ -82,10 +82,27 @@ export interface NewDelivery {
   scheme?: string;
 }
 
-/** How long a delivery to a destination already at its limit waits before it is tried again: this, plus up to as much jitter. 250 ms. */
-export const DESTINATION_BUSY_DELAY_MS = 250;
+/** What an attempt to a destination not heard from yet is assumed to take, until one has been timed. 100 ms. */
+export const FIRST_ATTEMPT_GUESS_MS = 100;
+/** The longest a delivery is put back for its destination being at its limit (then spread over the last half). 60 s. */
+export const MAX_DEFERRAL_MS = 60_000;
 /** An attempt slower than this (or without an HTTP answer) makes its destination "not healthy": limited. 1 s. */
 export const SLOW_ATTEMPT_MS = 1000;
+
+/** What one process knows of one destination (an origin). */
+interface Destination {
+  /** Start times (performance.now()) of the attempts in flight. */
+  inFlight: Set<number>;
+  /** Whether the last attempt got an HTTP answer within SLOW_ATTEMPT_MS. */
+  healthy: boolean;
+  /** Moving average of its attempts' durations, ms. */
+  attemptMs: number;
+  /** When the last deferred delivery was put back to (performance.now() clock). */
+  nextTurnAt: number;
+}
+
+/** Weight of the newest attempt in a destination's moving average of attempt times. */
+const ATTEMPT_TIME_WEIGHT = 0.2;
 
 /** The destination a URL is limited under: its origin (an unparsable URL is its own destination). */
 function destinationOf(url: string): string {
@@ -108,18 +125,40 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   const retryMaxMs = deps.retryMaxMs ?? 3_600_000;
   const signers: Record<string, Signer> = deps.signers ?? { 'standard-webhooks': standardWebhooks };
   const perDestination = deps.perDestination ?? 4;
-  /** Start times of the attempts in flight per destination, in this process. */
-  const busy = new Map<string, Set<number>>();
-  /** Destinations whose last attempt got an HTTP answer within SLOW_ATTEMPT_MS. */
-  const healthy = new Set<string>();
+  /** What this process knows of each destination it has sent to. */
+  const destinations = new Map<string, Destination>();
+  function destination(origin: string): Destination {
+    let d = destinations.get(origin);
+    if (!d) {
+      if (destinations.size >= 10_000) for (const [key, old] of destinations) if (old.inFlight.size === 0) destinations.delete(key);
+      d = { inFlight: new Set(), healthy: false, attemptMs: FIRST_ATTEMPT_GUESS_MS, nextTurnAt: 0 };
+      destinations.set(origin, d);
+    }
+    return d;
+  }
 
-  /** Whether one more attempt to `destination` may start now. */
-  function mayStart(destination: string, now: number): boolean {
-    const inFlight = busy.get(destination);
-    if (!inFlight || inFlight.size < perDestination) return true;
-    if (!healthy.has(destination)) return false;
-    for (const started of inFlight) if (now - started > SLOW_ATTEMPT_MS) return false;
+  /** Whether one more attempt to `d` may start now. */
+  function mayStart(d: Destination, now: number): boolean {
+    if (d.inFlight.size < perDestination) return true;
+    if (!d.healthy) return false;
+    for (const started of d.inFlight) if (now - started > SLOW_ATTEMPT_MS) return false;
     return true;
+  }
+
+  /**
+   * How long to put back a delivery whose destination is at its limit: until about when a slot
+   * should be free for it. Deferrals queue up behind each other, one per expected free slot (the
+   * destination's typical attempt time ÷ its limit), so a backlog for a receiver that hangs is not
+   * taken and put back every few hundred milliseconds (each time a write: with 20,000 queued for
+   * one receiver, that alone was a core's worth of work); past MAX_DEFERRAL_MS they are spread over
+   * its second half. A destination that turns healthy takes its deferred deliveries as they come due.
+   */
+  function deferralMs(d: Destination, now: number): number {
+    const spacing = d.attemptMs / perDestination;
+    const turn = Math.max(now, d.nextTurnAt) + spacing;
+    if (turn - now > MAX_DEFERRAL_MS) return Math.round(MAX_DEFERRAL_MS * (0.5 + Math.random() * 0.5));
+    d.nextTurnAt = turn;
+    return Math.round(turn - now + Math.random() * spacing * 0.2);
   }
   const agent = new Agent({ connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, keepAliveTimeout: 10_000, connections: 64 });
   /** Signing keys by scheme and merchant, decrypted once per process (webhook secrets do not change). */
@@ -220,23 +259,21 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       const { deliveryId } = payload as { deliveryId: string };
       const d = await findDelivery(k, deliveryId);
       if (!d || d.status !== 'pending') return;
-      const destination = destinationOf(d.url);
+      const dest = destination(destinationOf(d.url));
       const t0 = performance.now();
-      if (!mayStart(destination, t0)) return { rescheduleAt: deps.now() + DESTINATION_BUSY_DELAY_MS * (1 + Math.random()) };
-      const inFlight = busy.get(destination) ?? new Set<number>();
-      busy.set(destination, inFlight);
+      if (!mayStart(dest, t0)) return { rescheduleAt: deps.now() + deferralMs(dest, t0) };
       // performance.now() is unique enough per attempt; a collision only undercounts by one.
-      inFlight.add(t0);
+      dest.inFlight.add(t0);
       const started = deps.now();
       let res;
       try {
         res = await post(d);
       } finally {
-        inFlight.delete(t0);
-        if (inFlight.size === 0) busy.delete(destination);
+        dest.inFlight.delete(t0);
       }
-      if (res.status !== null && performance.now() - t0 <= SLOW_ATTEMPT_MS) healthy.add(destination);
-      else healthy.delete(destination);
+      const tookMs = performance.now() - t0;
+      dest.healthy = res.status !== null && tookMs <= SLOW_ATTEMPT_MS;
+      dest.attemptMs += (tookMs - dest.attemptMs) * ATTEMPT_TIME_WEIGHT;
       const now = deps.now();
       const attempt = d.attempts + 1;
       const ok = res.status !== null && res.status >= 200 && res.status < 300;
