@@ -4,8 +4,13 @@ import type { Db } from '../storage/database.ts';
 import { runWithTrace, traceOf } from '../observability/trace-context.ts';
 import { claimJobs, completeJob, failJob, rescheduleJob, type JobRow } from '../storage/repos/jobs.ts';
 
-/** What a task handler may ask for after succeeding: run again at a given time (recurring work). */
-export type TaskResult = void | { rescheduleAt: number };
+/**
+ * What a task handler may ask for after succeeding: run again at a given time (recurring work), or
+ * nothing more because it already settled its job (deleted or rescheduled it with `completeJob` /
+ * `rescheduleJob`, as the worker would, in the transaction that recorded its outcome: one commit
+ * instead of two).
+ */
+export type TaskResult = void | { rescheduleAt: number } | { settled: true };
 
 /** A task fails by throwing; the queue persists the attempt and the error, then retries with backoff. */
 export type TaskHandler = (payload: unknown, job: JobRow) => Promise<TaskResult>;
@@ -196,6 +201,7 @@ export class Worker {
     try {
       if (!handler) throw new Error(`no handler for task ${job.task}`);
       const result = await handler(JSON.parse(job.payload), job);
+      if (result && 'settled' in result) return;
       if (result && 'rescheduleAt' in result) await rescheduleJob(db, job.id, this.id, result.rescheduleAt, Date.now());
       else await completeJob(db, job.id, this.id);
     } catch (err) {

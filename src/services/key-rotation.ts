@@ -24,7 +24,6 @@ import {
   listDataTenants,
 } from '../storage/repos/data-keys.ts';
 import type { KeyRotationsTable } from '../storage/schema.ts';
-import type { TaskResult } from '../jobs/worker.ts';
 import { issuerTenant } from '../domain/issuer.ts';
 import { VaultIntegrityError } from '../vault/cipher.ts';
 import { SYSTEM_TENANT, type Vault } from '../vault/vault.ts';
@@ -144,7 +143,7 @@ export function createKeyRotationService(deps: KeyRotationDeps) {
     },
 
     /** The job: re-encrypts for one slice of time, saves where it is, and asks to run again. */
-    async process(payload: unknown, _job?: JobRow): Promise<TaskResult> {
+    async process(payload: unknown, _job?: JobRow): Promise<void | { rescheduleAt: number }> {
       const id = (payload as { id?: unknown } | null)?.id;
       if (typeof id !== 'string') return;
       const r = await findKeyRotation(k, id);

@@ -4,7 +4,7 @@ import { Agent, request } from 'undici';
 import type { Db } from '../storage/database.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { Executor } from '../storage/repos/executor.ts';
-import { enqueueJob, type JobRow } from '../storage/repos/jobs.ts';
+import { completeJob, enqueueJob, rescheduleJob, type JobRow } from '../storage/repos/jobs.ts';
 import { findDelivery, insertDelivery, recordDeliveryAttempt, type DeliveryRow } from '../storage/repos/deliveries.ts';
 import { findMerchant } from '../storage/repos/merchants.ts';
 import { reopenDelivery } from '../storage/repos/webhooks.ts';
@@ -255,7 +255,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     },
 
     /** The job: one attempt. Returns a reschedule for a retry; throws only for faults of our own. */
-    async deliver(payload: unknown, _job: JobRow): Promise<TaskResult> {
+    async deliver(payload: unknown, job: JobRow): Promise<TaskResult> {
       const { deliveryId } = payload as { deliveryId: string };
       const d = await findDelivery(k, deliveryId);
       if (!d || d.status !== 'pending') return;
@@ -298,10 +298,13 @@ export function createNotificationService(deps: NotificationServiceDeps) {
             completed_at: outcome === 'retry' ? null : now,
           },
         );
+        // The job's next state commits with the attempt's record (one commit per attempt, not two).
+        if (nextAt !== null) await rescheduleJob(trx, job.id, job.locked_by!, nextAt, now);
+        else await completeJob(trx, job.id, job.locked_by!);
       });
       deps.metrics?.notificationAttempt(outcome, attempt);
       if (outcome === 'dead') deps.log.warn({ delivery: d.id, merchant: d.merchant_id, attempts: attempt, error }, 'notification dead');
-      if (nextAt !== null) return { rescheduleAt: nextAt };
+      return { settled: true };
     },
 
     async close(): Promise<void> {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../database.ts';
-import type { JobsTable } from '../schema.ts';
+import type { SelectQueryBuilder } from 'kysely';
+import type { Database, JobsTable } from '../schema.ts';
 import type { Executor } from './executor.ts';
 import { withTrace } from '../../observability/trace-context.ts';
 
@@ -44,9 +45,14 @@ export async function enqueueJob(db: Executor, job: NewJob, now: number): Promis
 }
 
 /**
- * Claims up to `limit` due jobs for `workerId`: pending ones whose time has come, and running ones
- * whose lock expired (their worker died). On PostgreSQL `FOR UPDATE SKIP LOCKED` lets any number of
- * workers claim concurrently without blocking or double-claiming.
+ * Claims up to `limit` due jobs for `workerId`: running ones whose lock expired (their worker died)
+ * first, then pending ones whose time has come, oldest first. On PostgreSQL `FOR UPDATE SKIP LOCKED`
+ * lets any number of workers claim concurrently without blocking or double-claiming.
+ *
+ * Two statements, each an index range read of `jobs_ready (status, run_at)` that stops at `limit`:
+ * one query with `(pending AND due) OR (running AND expired) ORDER BY run_at` gathered every due job
+ * and sorted them all on each claim (SQLite's multi-index OR, then a temporary B-tree) — with
+ * 20,000 notifications queued, a quarter of the worker's time went into claiming.
  */
 export async function claimJobs(
   db: Db,
@@ -56,30 +62,25 @@ export async function claimJobs(
   now: number,
 ): Promise<JobRow[]> {
   const k = db.kysely;
-  let due = k
-    .selectFrom('jobs')
-    .select('id')
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('status', '=', 'pending'), eb('run_at', '<=', now)]),
-        eb.and([eb('status', '=', 'running'), eb('locked_until', '<', now)]),
-      ]),
-    )
-    .orderBy('run_at')
-    .limit(limit);
-  if (db.engine === 'postgres') due = due.forUpdate().skipLocked();
-  return k
-    .updateTable('jobs')
-    .set((eb) => ({
-      status: 'running',
-      locked_by: workerId,
-      locked_until: now + lockMs,
-      attempts: eb('attempts', '+', 1),
-      updated_at: now,
-    }))
-    .where('id', 'in', due)
-    .returningAll()
-    .execute();
+  const claim = (due: SelectQueryBuilder<Database, 'jobs', { id: string }>) =>
+    k
+      .updateTable('jobs')
+      .set((eb) => ({
+        status: 'running',
+        locked_by: workerId,
+        locked_until: now + lockMs,
+        attempts: eb('attempts', '+', 1),
+        updated_at: now,
+      }))
+      .where('id', 'in', db.engine === 'postgres' ? due.forUpdate().skipLocked() : due)
+      .returningAll()
+      .execute();
+  const expired = await claim(k.selectFrom('jobs').select('id').where('status', '=', 'running').where('locked_until', '<', now).limit(limit));
+  if (expired.length >= limit) return expired;
+  const pending = await claim(
+    k.selectFrom('jobs').select('id').where('status', '=', 'pending').where('run_at', '<=', now).orderBy('run_at').limit(limit - expired.length),
+  );
+  return expired.length === 0 ? pending : [...expired, ...pending];
 }
 
 export async function completeJob(db: Executor, id: string, workerId: string): Promise<void> {
