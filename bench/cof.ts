@@ -4,7 +4,8 @@
 //    with enough in flight to use libuv's thread pool), measured in this process before the server starts.
 // 2. Notification delivery: N signed deliveries are written to the database (as the transactions
 //    that cause them would), then a fresh `tessera serve` delivers them to a local node:http
-//    receiver in this process; rate = N / (last arrival − first arrival).
+//    receiver in this process; rate = N / (last arrival − first arrival); also the server's CPU per
+//    delivery (/proc, first to last arrival) and how long /health took to answer with all of them queued.
 // 3. Sync `POST /cof/v1/tokens` (Mastercard: a new token per request, so every request writes),
 //    sandbox latency 0, with autocannon; reported with its ratio to the floor.
 // Only loopback is used. The embedded SQLite is the default; DATABASE_URL selects a PostgreSQL.
@@ -18,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { freePort } from './processes.ts';
+import { freePort, processCpuMs } from './processes.ts';
 import { CompactEncrypt, compactDecrypt, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { buildDeps } from '../src/deps.ts';
 import { loadConfig } from '../src/config.ts';
@@ -145,13 +146,28 @@ async function main(): Promise<void> {
     }
     await deps.close();
 
+    const startedAt = performance.now();
     server = await serve(dataDir);
+    const healthS = (performance.now() - startedAt) / 1000;
+    // The server's CPU time from the first arrival to the last (sampled every 5 ms while they come).
+    const pid = server.child.pid!;
+    let cpuAtFirst = -1;
+    let cpuAtLast = 0;
+    const sampler = setInterval(() => {
+      if (received.length > 0 && cpuAtFirst < 0) cpuAtFirst = processCpuMs(pid);
+      if (received.length < DELIVERIES) cpuAtLast = processCpuMs(pid);
+    }, 5);
     const deliveryDeadline = Date.now() + 300_000;
     while (received.length < DELIVERIES && Date.now() < deliveryDeadline) await new Promise((r) => setTimeout(r, 50));
+    clearInterval(sampler);
     const first = received[0] ?? 0;
     const last = received[received.length - 1] ?? 0;
     const deliveryRate = received.length > 1 ? (received.length - 1) / ((last - first) / 1000) : 0;
-    console.log(`notification delivery: ${received.length}/${DELIVERIES} delivered, ${deliveryRate.toFixed(0)}/s (target ≥ 2000/s)`);
+    const cpuPerDeliveryUs = cpuAtFirst >= 0 ? ((cpuAtLast - cpuAtFirst) * 1000) / Math.max(1, received.length) : 0;
+    console.log(
+      `notification delivery: ${received.length}/${DELIVERIES} delivered, ${deliveryRate.toFixed(0)}/s (target ≥ 2000/s); ` +
+        `server CPU ${cpuPerDeliveryUs.toFixed(0)} µs per delivery; /health answered ${healthS.toFixed(1)} s after start with all of them queued`,
+    );
 
     const jwks = (await (await fetch(`${server.url}/cof/v1/keys`)).json()) as { keys: JWK[] };
     const key = (await importJWK(jwks.keys[0]!, 'RSA-OAEP-256')) as CryptoKey;
@@ -175,7 +191,7 @@ async function main(): Promise<void> {
         `${((rps / floor) * 100).toFixed(0)}% of the RSA floor (target ≥ 2000/s)`,
     );
     console.log(
-      JSON.stringify({ rsaFloorPerS: Math.round(floor), deliveriesPerS: Math.round(deliveryRate), syncTokensPerS: Math.round(rps), ratioToFloor: +(rps / floor).toFixed(2), p50Ms: result.latency.p50, p99Ms: result.latency.p99 }),
+      JSON.stringify({ rsaFloorPerS: Math.round(floor), deliveriesPerS: Math.round(deliveryRate), cpuPerDeliveryUs: Math.round(cpuPerDeliveryUs), healthS: +healthS.toFixed(1), syncTokensPerS: Math.round(rps), ratioToFloor: +(rps / floor).toFixed(2), p50Ms: result.latency.p50, p99Ms: result.latency.p99 }),
     );
   } finally {
     await server?.stop();

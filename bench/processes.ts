@@ -2,7 +2,7 @@
 // own process so the load generator (the bench process) never shares their thread.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
@@ -26,6 +26,12 @@ export interface Target {
   /** How the child ended (`exit code 1`, `signal SIGKILL`) if it has; undefined while it runs. */
   ended(): string | undefined;
   stop(): Promise<void>;
+}
+
+/** A process's CPU time so far (user + system, from /proc), in ms: a cost per operation that does not depend on how busy the machine is. */
+export function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 export async function freePort(): Promise<number> {
