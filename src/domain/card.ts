@@ -188,13 +188,22 @@ export function last4(pan: string): string {
   return pan.slice(-4);
 }
 
+/** A UUID in its canonical 8-4-4-4-12 hex form. */
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+
 /**
  * True when free text holds what looks like a card number: a run of 13–19 digits (spaces and dashes
  * ignored) of a known brand's length that passes Luhn. Plain-text fields (names, emails, sources)
  * refuse such values so a PAN typed into the wrong field never lands in a plain column or a log.
+ * The dashes of a canonical UUID do not join its groups: ignoring them refused about 1 in 600
+ * random UUIDs (an all-digit run across groups that passes Luhn), and UUIDs are what clients put in
+ * idempotency keys and correlation ids. No group of a UUID is long enough to be a card number.
  */
 export function containsPan(text: string): boolean {
-  const runs = text.replace(/[\s-]/g, '').match(/\d{13,19}/g);
+  const runs = text
+    .replace(UUID, (uuid) => uuid.replaceAll('-', '/'))
+    .replace(/[\s-]/g, '')
+    .match(/\d{13,19}/g);
   if (!runs) return false;
   for (const run of runs) {
     for (let len = 13; len <= Math.min(19, run.length); len++) {
