@@ -129,6 +129,12 @@ try {
   }
   const rssMb = (field: 'VmHWM' | 'VmRSS') => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
   const idleMb = rssMb('VmRSS');
+  /** The server's CPU time so far (user + system, all threads), in seconds. */
+  const cpuS = () => {
+    const fields = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
+  const cpu0 = cpuS();
 
   const now = Math.floor(Date.now() / 1000);
   const assertion = await new SignJWT({ jti: randomUUID() }).setProtectedHeader({ alg: 'ES256', kid: 'bench-sig' }).setIssuer(issuer.issuerId).setIssuedAt(now).setExpirationTime(now + 600).sign(sigKey);
@@ -153,6 +159,7 @@ try {
   }
   const t2 = performance.now();
   const peakMb = rssMb('VmHWM');
+  const cpuUsed = cpuS() - cpu0;
   server.kill('SIGTERM');
   await once(server, 'exit');
 
@@ -165,6 +172,8 @@ try {
     processingS: +((t2 - t1) / 1000).toFixed(2),
     recordsPerS: Math.round(perS),
     koRecords: status.koRecords,
+    serverCpuS: +cpuUsed.toFixed(1),
+    serverCpuUsPerRecord: Math.round((cpuUsed / N) * 1e6),
     peakRssMb: Math.round(peakMb),
     idleRssMb: Math.round(idleMb),
     floorDecryptsPerS: Math.round(floorPerS),

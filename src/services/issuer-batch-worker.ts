@@ -180,8 +180,16 @@ export function createBatchWorker(deps: BatchWorkerDeps) {
       const issuer = await k.selectFrom('issuers').select('records_per_second').where('id', '=', key.issuerId).executeTakeFirst();
       const rps = issuer?.records_per_second ?? 1000;
       const started = Date.now();
+      // Where the scan for pending records starts. Records are done in idx order, a chunk at a time
+      // with its progress count, so the first `processed_records` are done: a hint only — before the
+      // file completes, a scan from the start makes sure no record was skipped.
+      let after = batch.processed_records - 1;
       while (Date.now() - started < sliceMs) {
-        const records = await pendingBatchRecords(k, key, Math.min(chunk, rps));
+        let records = await pendingBatchRecords(k, key, Math.min(chunk, rps), after);
+        if (records.length === 0 && after >= 0) {
+          after = -1;
+          records = await pendingBatchRecords(k, key, Math.min(chunk, rps), after);
+        }
         if (records.length === 0) {
           const done = { ...batch, status: 'COMPLETED', completed_at: deps.now() };
           await writeOut(done);
@@ -211,6 +219,7 @@ export function createBatchWorker(deps: BatchWorkerDeps) {
           }),
         );
         await commit(key, decided);
+        after = records[records.length - 1]!.idx;
       }
       return { rescheduleAt: Date.now() };
     },
