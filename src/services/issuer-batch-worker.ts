@@ -90,7 +90,7 @@ export function createBatchWorker(deps: BatchWorkerDeps) {
     }
   }
 
-  async function decide(batch: IssuerBatchRow, idx: number, raw: Record<string, any>, existing: Map<string, { fingerprint: string; c2p_status: string | null }>): Promise<Decided> {
+  async function decide(batch: IssuerBatchRow, idx: number, raw: Record<string, any>, existing: Map<string, { fingerprint: string; c2p_status: string | null }>, decrypted: (Promise<Uint8Array> | undefined)[]): Promise<Decided> {
     const rowId = typeof raw?.rowId === 'string' || typeof raw?.rowId === 'number' ? raw.rowId : null;
     const rawConsumerId = raw?.consumerAndCardRegistrationRequest?.consumerId;
     let record;
@@ -110,7 +110,7 @@ export function createBatchWorker(deps: BatchWorkerDeps) {
     for (const [i, c] of req.cards.entries()) {
       let prepared;
       try {
-        prepared = await deps.cards.prepareCard(batch.issuer_id, c.cardId, req.consumerId, c.encryptedData, `cards[${i}].encryptedData`);
+        prepared = await deps.cards.prepareCard(batch.issuer_id, c.cardId, req.consumerId, c.encryptedData, `cards[${i}].encryptedData`, decrypted[i]);
       } catch (err) {
         if (!(err instanceof TesseraError)) throw err;
         results.push({ cardId: c.cardId, status: 'KO', errorCode: err.code });
@@ -209,6 +209,22 @@ export function createBatchWorker(deps: BatchWorkerDeps) {
           raws.push(raw);
           for (const c of raw?.consumerAndCardRegistrationRequest?.cards ?? []) if (typeof c?.cardId === 'string') ids.add(c.cardId);
         }
+        // Every card's JWE of the chunk goes to the decryption threads at once (a few messages in
+        // all); each record's decision awaits its own. Handled here so that a record refused before
+        // its cards leaves no unhandled rejection.
+        const decrypted = raws.map((raw) => {
+          let cards;
+          try {
+            cards = validateBatchRecord(raw).consumerAndCardRegistrationRequest.cards;
+          } catch {
+            return []; // KO without decrypting anything (decide says why)
+          }
+          return cards.map((c, i) => {
+            const p = deps.cards.decryptPayload(c.encryptedData, `cards[${i}].encryptedData`);
+            p.catch(() => {});
+            return p;
+          });
+        });
         // Cards registered before: a card already in Click to Pay is not digitized again.
         const existing = new Map((await findCards(k, key.issuerId, [...ids].slice(0, 5000))).map((r) => [r.id, r]));
         // `parallel` records in flight, each taking the next as it finishes (a slow one stalls no group).
@@ -218,7 +234,7 @@ export function createBatchWorker(deps: BatchWorkerDeps) {
           Array.from({ length: Math.min(parallel, records.length) }, async () => {
             while (next < records.length) {
               const i = next++;
-              decided[i] = await decide(batch, records[i]!.idx, raws[i]!, existing);
+              decided[i] = await decide(batch, records[i]!.idx, raws[i]!, existing, decrypted[i]!);
             }
           }),
         );

@@ -52,8 +52,6 @@ export interface KeyRingSpec<J extends JWK> {
   /** Where clients find the keys (named in error messages). */
   keysPath: string;
   generate(): Promise<{ publicKey: CryptoKey; privateKey: CryptoKey }>;
-  /** The private key as WebCrypto imports it (in a `JwePool` thread). */
-  webCrypto: Pick<PoolKey, 'algorithm' | 'usages'>;
   publicJwk(exported: JWK, kid: string): J;
 }
 
@@ -63,7 +61,6 @@ export const RSA_RING: KeyRingSpec<PublicJwk> = {
   enc: JWE_ENC,
   keysPath: 'GET /cof/v1/keys',
   generate: () => generateKeyPair(JWE_ALG, { modulusLength: 2048, extractable: true }),
-  webCrypto: { algorithm: { name: 'RSA-OAEP', hash: 'SHA-256' }, usages: ['decrypt'] },
   publicJwk: (e, kid) => ({ kty: 'RSA', n: e.n ?? '', e: e.e ?? '', kid, use: 'enc', alg: JWE_ALG }),
 };
 
@@ -74,7 +71,6 @@ export const EC_RING: KeyRingSpec<EcPublicJwk> = {
   enc: JWE_ENC,
   keysPath: 'GET /banking/v1/keys',
   generate: () => generateKeyPair('ECDH-ES', { crv: 'P-256', extractable: true }),
-  webCrypto: { algorithm: { name: 'ECDH', namedCurve: 'P-256' }, usages: ['deriveBits'] },
   publicJwk: (e, kid) => ({ kty: 'EC', crv: 'P-256', x: e.x ?? '', y: e.y ?? '', kid, use: 'enc', alg: 'ECDH-ES' }),
 };
 
@@ -108,8 +104,8 @@ export class ServiceKeyRing<J extends JWK = PublicJwk> {
 
   /**
    * `graceMs`: how long a rotated-out key still decrypts before it is retired automatically. Default:
-   * until retired by hand. `threads`: decrypt on a `JwePool` of this many worker threads (the header
-   * checks and key choice stay here). Default 0: on the calling thread.
+   * until retired by hand. `threads` (ECDH-ES rings only): decrypt on a `JwePool` of this many worker
+   * threads (the header checks and key choice stay here). Default 0: on the calling thread.
    */
   constructor(db: Executor, sealKey: Buffer, kekId: string, spec?: KeyRingSpec<J>, opts: { graceMs?: number; threads?: number } = {}) {
     this.#graceMs = opts.graceMs;
@@ -124,7 +120,7 @@ export class ServiceKeyRing<J extends JWK = PublicJwk> {
       if (!loaded) return null;
       return compactDecrypt(jwe, loaded.privateKey, options).then((r) => r.plaintext, () => null);
     };
-    this.#pool = opts.threads ? new JwePool({ size: opts.threads, alg, enc, local }) : undefined;
+    this.#pool = opts.threads && alg === 'ECDH-ES' && enc === 'A256GCM' ? new JwePool({ size: opts.threads, local }) : undefined;
   }
 
   /** Stops the decryption threads, if any (they start again when needed). */
@@ -256,7 +252,7 @@ export class ServiceKeyRing<J extends JWK = PublicJwk> {
       if (row.kek_id !== this.#kekId) throw new Error(`service key ${row.kid} is sealed by another master key`);
       const jwk = JSON.parse(open(this.#sealKey, Buffer.from(row.private_ct, 'base64url'), `service-key:${row.kid}`).toString('utf8')) as JWK;
       const privateKey = (await importJWK(jwk, this.#spec.alg)) as CryptoKey;
-      const poolKey = this.#pool ? { kid: row.kid, keyObject: createPrivateKey({ key: jwk as NodeJsonWebKey, format: 'jwk' }), ...this.#spec.webCrypto } : undefined;
+      const poolKey = this.#pool ? { kid: row.kid, keyObject: createPrivateKey({ key: jwk as NodeJsonWebKey, format: 'jwk' }) } : undefined;
       keys.push({ kid: row.kid, status: row.status, retireAfter: row.retire_after == null ? null : Number(row.retire_after), publicJwk: JSON.parse(row.public_jwk) as J, privateKey, ...(poolKey ? { poolKey } : {}) });
     }
     this.#keys = keys;
