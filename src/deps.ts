@@ -25,6 +25,7 @@ import { createBatchService } from './services/batches.ts';
 import { BatchScheduler } from './services/batch-scheduler.ts';
 import { EC_RING, type EcPublicJwk } from './vault/jwe.ts';
 import { IssuerEncrypter } from './vault/issuer-jwe.ts';
+import { defaultJwePoolSize } from './vault/jwe-pool.ts';
 import { createIssuerService } from './services/issuers.ts';
 import { createIssuerCardService } from './services/issuer-cards.ts';
 import { createIssuerTokenService } from './services/issuer-tokens.ts';
@@ -171,7 +172,8 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   worker.attach(batchScheduler);
   const batches = createBatchService({ db, vault, audit, keys, notifications, log, now, nudge, nudgeBatches: () => batchScheduler.nudge() });
   // The issuer face (`/authz/v1`, `/banking/v1`): EC keys, issuers, cards, tokens, Click to Pay.
-  const issuerKeys = new ServiceKeyRing<EcPublicJwk>(db.kysely, deriveKey(master, 'service-keys'), master.id, EC_RING, { graceMs: config.jwksGraceMs });
+  // Issuers send one ECDH-ES JWE per card (a batch file: one per record): decrypted on worker threads.
+  const issuerKeys = new ServiceKeyRing<EcPublicJwk>(db.kysely, deriveKey(master, 'service-keys'), master.id, EC_RING, { graceMs: config.jwksGraceMs, threads: defaultJwePoolSize() });
   await issuerKeys.ensureKey();
   const issuers = createIssuerService({ db, vault, notifications, jwtKey: deriveKey(master, 'issuer-jwt'), now, defaultRecordsPerSecond: config.batchRecordsPerS });
   notifications.addSecretSource((tenantId) => issuers.secretOf(tenantId));
@@ -222,6 +224,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
     async close() {
       await worker.stop();
       await notifications.close();
+      await issuerKeys.close();
       await db.close();
     },
   };

@@ -69,9 +69,10 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
      * Decrypts (JWE to `GET /banking/v1/keys`), validates and vault-encrypts a card: nothing is
      * written. `param` names the field at fault in errors.
      */
-    async prepareCard(issuerId: string, cardId: string, consumerId: string, encryptedData: string, param = 'encryptedData'): Promise<{ row: IssuerCardRow; card: Card }> {
+    async prepareCard(issuerId: string, cardId: string, consumerId: string, encryptedData: string, param = 'encryptedData', decrypted?: Promise<Uint8Array>): Promise<{ row: IssuerCardRow; card: Card }> {
       assertNoPan(cardId, 'cardId');
-      const card = parseIssuerCardPayload(await deps.keys.decrypt(encryptedData, param), new Date(deps.now()), param);
+      // `decrypted`: the caller started `decryptPayload(encryptedData, param)` already (a batch chunk's JWEs go out together).
+      const card = parseIssuerCardPayload(await (decrypted ?? deps.keys.decrypt(encryptedData, param)), new Date(deps.now()), param);
       const network = networkOf(card.pan, `${param}.pan`);
       const tenant = issuerTenant(issuerId);
       const now = deps.now();
@@ -93,6 +94,11 @@ export function createIssuerCardService(deps: IssuerCardServiceDeps) {
           updated_at: now,
         },
       };
+    },
+
+    /** Decrypts a card's JWE (to `GET /banking/v1/keys`); errors name `param`. For `prepareCard`'s `decrypted`. */
+    decryptPayload(encryptedData: string, param = 'encryptedData'): Promise<Uint8Array> {
+      return deps.keys.decrypt(encryptedData, param);
     },
 
     /** `PUT …/consumers/:consumerId`: true when created. */

@@ -9,6 +9,7 @@ import {
   type SqliteDatabase,
   type SqliteStatement,
 } from 'kysely';
+import { CHECKPOINTER_LIMITS, CHECKPOINTER_SOURCE } from './sqlite-checkpointer.ts';
 
 /**
  * Kysely's SQLite dialect speaks the better-sqlite3 shape; this adapts Node's built-in `node:sqlite`
@@ -235,8 +236,14 @@ export function nodeSqliteDialect(path: string): SqliteDialect {
       db.exec('PRAGMA synchronous = NORMAL');
       db.exec('PRAGMA foreign_keys = ON');
       db.exec('PRAGMA wal_autocheckpoint = 0');
-      const checkpointer = new Worker(new URL('./sqlite-checkpointer.ts', import.meta.url), {
+      const checkpointer = new Worker(CHECKPOINTER_SOURCE, {
+        eval: true,
         workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS },
+        resourceLimits: CHECKPOINTER_LIMITS,
+      });
+      // Should the thread ever die (e.g. past its memory limit), checkpoints go back to the connection.
+      checkpointer.on('error', () => {
+        if (db.isOpen) db.exec('PRAGMA wal_autocheckpoint = 1000');
       });
       checkpointer.unref();
       return new CachedDatabase(db, checkpointer);

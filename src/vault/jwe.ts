@@ -1,4 +1,4 @@
-import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createSecretKey, randomBytes, type JsonWebKey as NodeJsonWebKey, type KeyObject } from 'node:crypto';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { TesseraError } from '../domain/errors.ts';
 import type { Executor } from '../storage/repos/executor.ts';
@@ -12,6 +12,7 @@ import {
   setServiceKeyGrace,
 } from '../storage/repos/service-keys.ts';
 import { open, seal } from './cipher.ts';
+import { JwePool, type PoolKey } from './jwe-pool.ts';
 
 /** The only algorithms accepted in, and used for, `/cof/v1` JWEs. */
 export const JWE_ALG = 'RSA-OAEP-256';
@@ -80,6 +81,8 @@ interface LoadedKey<J extends JWK> {
   retireAfter: number | null;
   publicJwk: J;
   privateKey: CryptoKey;
+  /** For the decryption threads, when the ring has them. */
+  poolKey?: PoolKey;
 }
 
 /**
@@ -94,17 +97,35 @@ export class ServiceKeyRing<J extends JWK = PublicJwk> {
   readonly #kekId: string;
   readonly #spec: KeyRingSpec<J>;
   readonly #graceMs: number | undefined;
+  readonly #pool: JwePool | undefined;
   #keys: LoadedKey<J>[] = [];
   #loadedAt = 0;
   #lastMissReload = 0;
 
-  /** `graceMs`: how long a rotated-out key still decrypts before it is retired automatically. Default: until retired by hand. */
-  constructor(db: Executor, sealKey: Buffer, kekId: string, spec?: KeyRingSpec<J>, opts: { graceMs?: number } = {}) {
+  /**
+   * `graceMs`: how long a rotated-out key still decrypts before it is retired automatically. Default:
+   * until retired by hand. `threads` (ECDH-ES rings only): decrypt on a `JwePool` of this many worker
+   * threads (the header checks and key choice stay here). Default 0: on the calling thread.
+   */
+  constructor(db: Executor, sealKey: Buffer, kekId: string, spec?: KeyRingSpec<J>, opts: { graceMs?: number; threads?: number } = {}) {
     this.#graceMs = opts.graceMs;
     this.#db = db;
     this.#sealKey = createSecretKey(sealKey);
     this.#kekId = kekId;
     this.#spec = spec ?? (RSA_RING as unknown as KeyRingSpec<J>);
+    const { alg, enc } = this.#spec;
+    const options = { keyManagementAlgorithms: [alg], contentEncryptionAlgorithms: [enc] };
+    const local = async (key: PoolKey, jwe: string) => {
+      const loaded = this.#keys.find((k) => k.kid === key.kid);
+      if (!loaded) return null;
+      return compactDecrypt(jwe, loaded.privateKey, options).then((r) => r.plaintext, () => null);
+    };
+    this.#pool = opts.threads && alg === 'ECDH-ES' && enc === 'A256GCM' ? new JwePool({ size: opts.threads, local }) : undefined;
+  }
+
+  /** Stops the decryption threads, if any (they start again when needed). */
+  async close(): Promise<void> {
+    await this.#pool?.close();
   }
 
   /** Creates the first key if there is none (safe when several processes start at once). */
@@ -183,6 +204,11 @@ export class ServiceKeyRing<J extends JWK = PublicJwk> {
     }
     const key = await this.#find(header.kid);
     if (!key) throw new TesseraError('unknown_key', `${param} is encrypted to a key Tessera does not have; see ${keysPath}.`, param);
+    if (this.#pool && key.poolKey) {
+      const plaintext = await this.#pool.decrypt(key.poolKey, jwe);
+      if (!plaintext) throw new TesseraError('decryption_failed', `${param} could not be decrypted (wrong key or altered ciphertext).`, param);
+      return plaintext;
+    }
     try {
       const { plaintext } = await compactDecrypt(jwe, key.privateKey, {
         keyManagementAlgorithms: [alg],
@@ -226,7 +252,8 @@ export class ServiceKeyRing<J extends JWK = PublicJwk> {
       if (row.kek_id !== this.#kekId) throw new Error(`service key ${row.kid} is sealed by another master key`);
       const jwk = JSON.parse(open(this.#sealKey, Buffer.from(row.private_ct, 'base64url'), `service-key:${row.kid}`).toString('utf8')) as JWK;
       const privateKey = (await importJWK(jwk, this.#spec.alg)) as CryptoKey;
-      keys.push({ kid: row.kid, status: row.status, retireAfter: row.retire_after == null ? null : Number(row.retire_after), publicJwk: JSON.parse(row.public_jwk) as J, privateKey });
+      const poolKey = this.#pool ? { kid: row.kid, keyObject: createPrivateKey({ key: jwk as NodeJsonWebKey, format: 'jwk' }) } : undefined;
+      keys.push({ kid: row.kid, status: row.status, retireAfter: row.retire_after == null ? null : Number(row.retire_after), publicJwk: JSON.parse(row.public_jwk) as J, privateKey, ...(poolKey ? { poolKey } : {}) });
     }
     this.#keys = keys;
     this.#loadedAt = Date.now();

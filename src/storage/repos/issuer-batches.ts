@@ -44,14 +44,19 @@ export async function insertBatchRecords(db: Executor, rows: IssuerBatchRecordRo
   for (let i = 0; i < rows.length; i += 500) await db.insertInto('issuer_batch_records').values(rows.slice(i, i + 500)).execute();
 }
 
-/** The next records without a result, in file order. */
-export async function pendingBatchRecords(db: Executor, k: Key, limit: number): Promise<IssuerBatchRecordRow[]> {
+/**
+ * The next records without a result after `afterIdx`, in file order. Without a lower bound the scan
+ * walks every record already done (the primary key orders by idx; `result` is not indexed): a
+ * 100,000-record file read ~25 million rows that way, O(n²).
+ */
+export async function pendingBatchRecords(db: Executor, k: Key, limit: number, afterIdx = -1): Promise<IssuerBatchRecordRow[]> {
   return db
     .selectFrom('issuer_batch_records')
     .selectAll()
     .where('issuer_id', '=', k.issuerId)
     .where('batch_id', '=', k.batchId)
     .where('seq_number', '=', k.seqNumber)
+    .where('idx', '>', afterIdx)
     .where('result', 'is', null)
     .orderBy('idx')
     .limit(limit)
