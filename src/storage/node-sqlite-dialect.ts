@@ -102,8 +102,10 @@ interface Group {
  * `BEGIN IMMEDIATE … COMMIT`, each transaction inside its own SAVEPOINT (its rollback undoes its
  * work alone; a failed statement undoes only itself). Nothing is acknowledged early: a session that
  * wrote gets its result only once the group's COMMIT is done, and a failed COMMIT fails every one of
- * them. A session that only read gets its answer at once. Alone, a session commits at once, as
- * before; under load, N commits become one.
+ * them. A session that only read gets its answer at once; one that only reads while no group is
+ * open runs in autocommit (a read needs neither the write lock nor a COMMIT: most of an order's
+ * statements are such reads). Alone, a session commits at once, as before; under load, N commits
+ * become one.
  *
  * The connection is handed over in arrival order (Kysely's own mutex wakes every waiter on each
  * release, which costs O(waiters²) under load).
@@ -122,7 +124,7 @@ class GroupCommitDriver implements Driver {
 
   async init(): Promise<void> {
     this.#db = await this.#open();
-    this.#connection = new GroupConnection(this.#db);
+    this.#connection = new GroupConnection(this.#db, () => this.#join());
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
@@ -130,22 +132,32 @@ class GroupCommitDriver implements Driver {
     this.#held = true;
     const group = this.#group;
     if (group && (group.sessions >= GROUP_MAX_SESSIONS || Date.now() - group.openedAt >= GROUP_MAX_MS)) this.#commit();
+    const connection = this.#connection!;
+    connection.wrote = false;
+    connection.joined = false;
+    // An open group is joined now (a read sees what the group wrote); otherwise the session joins
+    // one only when it writes (`beginTransaction`, or a writing statement): a read on its own runs
+    // in autocommit, without taking the write lock or paying for a BEGIN and a COMMIT.
+    if (this.#group) this.#join();
+    return connection;
+  }
+
+  /** The session joins the open group, opening one (`BEGIN IMMEDIATE`) if there is none. */
+  #join(): void {
+    const connection = this.#connection!;
+    if (connection.joined) return;
     if (!this.#group) {
-      try {
-        this.#db!.exec('BEGIN IMMEDIATE');
-      } catch (err) {
-        // e.g. another process held the write lock past busy_timeout: hand the connection on, fail this session.
-        this.#handOver();
-        throw err;
-      }
+      // May throw (e.g. another process held the write lock past busy_timeout): the session fails,
+      // and Kysely still releases the connection.
+      this.#db!.exec('BEGIN IMMEDIATE');
       this.#group = { openedAt: Date.now(), sessions: 0, waiters: [] };
     }
     this.#group.sessions += 1;
-    this.#connection!.wrote = false;
-    return this.#connection!;
+    connection.joined = true;
   }
 
   async beginTransaction(): Promise<void> {
+    this.#join();
     this.#db!.exec('SAVEPOINT tessera_session');
   }
 
@@ -159,7 +171,12 @@ class GroupCommitDriver implements Driver {
   }
 
   async releaseConnection(): Promise<void> {
-    const group = this.#group!;
+    const group = this.#group;
+    if (!group || !this.#connection!.joined) {
+      // Read alone, in autocommit (or its group was committed under it): nothing to wait for.
+      this.#handOver();
+      return;
+    }
     const wrote = this.#connection!.wrote;
     const committed = wrote ? new Promise<void>((resolve, reject) => group.waiters.push({ resolve, reject })) : undefined;
     if (this.#queue.length === 0) this.#commit();
@@ -197,16 +214,23 @@ class GroupCommitDriver implements Driver {
 
 class GroupConnection implements DatabaseConnection {
   readonly #db: CachedDatabase;
+  readonly #join: () => void;
   /** Whether the current session ran a statement that may write. */
   wrote = false;
+  /** Whether the current session is part of the open group (inside its `BEGIN IMMEDIATE`). */
+  joined = false;
 
-  constructor(db: CachedDatabase) {
+  constructor(db: CachedDatabase, join: () => void) {
     this.#db = db;
+    this.#join = join;
   }
 
   executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const stmt = this.#db.prepare(compiled.sql);
-    if (stmt.writes) this.wrote = true;
+    if (stmt.writes) {
+      this.#join();
+      this.wrote = true;
+    }
     if (stmt.reader) return Promise.resolve({ rows: stmt.all(compiled.parameters) as R[] });
     const { changes, lastInsertRowid } = stmt.run(compiled.parameters);
     return Promise.resolve({ numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] });
