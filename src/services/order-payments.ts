@@ -114,13 +114,17 @@ export function createOrderPaymentService(deps: OrderPaymentDeps) {
   }
 
   return {
-    /** Authorize and capture `amount`: with the network token when there is an active one, else the PAN. */
+    /**
+     * Authorize and capture `amount`: with the network token when there is an active one, else the
+     * PAN — as one sale (authorize + capture in one acquirer call, recorded under the order's
+     * payment reference, so a crash after it leaves a record the reconciler finds and voids).
+     */
     async pay(req: PaymentRequest): Promise<PaymentResult> {
       if (req.networkTokenId) {
         const viaToken = await viaNetworkToken(req, req.networkTokenId);
         if (viaToken) return viaToken;
       }
-      const auth = await deps.acquirer.authorize({
+      const auth = await deps.acquirer.sale({
         merchantId: req.merchantId,
         reference: req.reference,
         card: req.card,
@@ -129,7 +133,6 @@ export function createOrderPaymentService(deps: OrderPaymentDeps) {
         currency: req.currency,
       });
       if (auth.status === 'declined') return { status: 'declined', reason: auth.reason, authorizationId: auth.authorizationId, credential: 'pan' };
-      await deps.acquirer.capture(auth.authorizationId, req.amount);
       return { status: 'captured', authorizationId: auth.authorizationId, credential: 'pan' };
     },
 
