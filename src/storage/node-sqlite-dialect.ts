@@ -117,6 +117,7 @@ class GroupCommitDriver implements Driver {
   #held = false;
   readonly #queue: (() => void)[] = [];
   #group: Group | undefined;
+  #commitScheduled = false;
 
   constructor(open: () => Promise<CachedDatabase>) {
     this.#open = open;
@@ -179,9 +180,25 @@ class GroupCommitDriver implements Driver {
     }
     const wrote = this.#connection!.wrote;
     const committed = wrote ? new Promise<void>((resolve, reject) => group.waiters.push({ resolve, reject })) : undefined;
-    if (this.#queue.length === 0) this.#commit();
+    if (this.#queue.length === 0) this.#commitSoon();
     this.#handOver();
     await committed;
+  }
+
+  /**
+   * Commits the open group once this turn of the event loop is over (`setImmediate`): sessions
+   * that start in the same turn — the requests one poll of the sockets delivered, each at its own
+   * step — join it, and their pages (the same table and index pages, mostly) are written to the
+   * WAL once, not once per session. A session that wrote still waits for that COMMIT.
+   */
+  #commitSoon(): void {
+    if (this.#commitScheduled) return;
+    this.#commitScheduled = true;
+    setImmediate(() => {
+      this.#commitScheduled = false;
+      // Held: the session holding the connection commits (or schedules) on its release.
+      if (!this.#held) this.#commit();
+    });
   }
 
   #handOver(): void {
