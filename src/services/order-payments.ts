@@ -5,7 +5,7 @@ import { TspRateLimitedError, TspUnavailableError, type Acquirer, type TokenServ
 import type { Db } from '../storage/database.ts';
 import type { Executor } from '../storage/repos/executor.ts';
 import { enqueueJob, type JobRow } from '../storage/repos/jobs.ts';
-import { findNetworkTokenForCard, finishUpgrade, findUpgrade, insertUpgrade } from '../storage/repos/network-token-upgrades.ts';
+import { finishUpgrade, insertUpgrade } from '../storage/repos/network-token-upgrades.ts';
 import { listStalePayments, settleOrderPayment, updateOrder, type OrderRow } from '../storage/repos/orders.ts';
 import { findTokenByHash } from '../storage/repos/tokens.ts';
 import type { Vault } from '../vault/vault.ts';
@@ -66,6 +66,16 @@ export interface PaymentRequest {
   currency: string;
   /** The card's network token, when it has an active one. */
   networkTokenId: string | null;
+}
+
+/**
+ * What a permanent token's card pays with: its newest network token if that one is active. With
+ * none at all (and none asked for yet), `upgrade` says to ask for one in the order's transaction.
+ * `nt`: the merchant's newest network token for the card (`findPayingToken` reads it with the token).
+ */
+export function networkTokenChoice(nt: { id: string; status: string } | undefined, upgradeAsked: boolean): { tokenId: string | null; upgrade: boolean } {
+  if (nt) return { tokenId: nt.status === 'ACTIVE' ? nt.id : null, upgrade: false };
+  return { tokenId: null, upgrade: !upgradeAsked };
 }
 
 export function createOrderPaymentService(deps: OrderPaymentDeps) {
@@ -134,16 +144,6 @@ export function createOrderPaymentService(deps: OrderPaymentDeps) {
       });
       if (auth.status === 'declined') return { status: 'declined', reason: auth.reason, authorizationId: auth.authorizationId, credential: 'pan' };
       return { status: 'captured', authorizationId: auth.authorizationId, credential: 'pan' };
-    },
-
-    /**
-     * What a permanent token's card pays with: its active network token if it has one. With none
-     * at all (and none asked for yet), `upgrade` says to ask for one in the order's transaction.
-     */
-    async networkTokenOf(merchantId: string, fingerprint: string): Promise<{ tokenId: string | null; upgrade: boolean }> {
-      const nt = await findNetworkTokenForCard(k, merchantId, fingerprint);
-      if (nt) return { tokenId: nt.status === 'ACTIVE' ? nt.id : null, upgrade: false };
-      return { tokenId: null, upgrade: !(await findUpgrade(k, merchantId, fingerprint)) };
     },
 
     /** Asks for a network token in the background (once per card), in the caller's transaction. */
