@@ -79,7 +79,7 @@ export function createOrderService(deps: OrderServiceDeps) {
   async function payingToken(merchantId: string, token: string, now: number): Promise<PayingToken> {
     const type = tokenTypeOf(token);
     const hash = sha256Hex(token);
-    const row = type ? await findPayingToken(k, merchantId, hash) : undefined;
+    const row = type ? await findPayingToken(deps.db.engine, k, merchantId, hash) : undefined;
     // Another merchant's token, a deleted one, or a permanent one still being validated: no such token.
     if (!type || !row || row.validation_status === 'pending') throw new TesseraError('token_not_found', 'No such token.', 'token');
     if (row.expires_at !== null && row.expires_at <= now) throw new TesseraError('token_expired', 'The temporary token has expired.', 'token');

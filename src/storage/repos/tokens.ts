@@ -1,5 +1,7 @@
 import type { ExpressionBuilder, Updateable } from 'kysely';
 import type { Database, TokensTable } from '../schema.ts';
+import type { Engine } from '../database.ts';
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 
 export type TokenRow = TokensTable;
@@ -34,7 +36,12 @@ export type PayingTokenRow = TokenRow & {
 };
 
 /** `findToken`, with the card's newest network token and whether an upgrade was asked for (for permanent tokens). */
-export async function findPayingToken(db: Executor, merchantId: string, tokenHash: string): Promise<PayingTokenRow | undefined> {
+export async function findPayingToken(engine: Engine, db: Executor, merchantId: string, tokenHash: string): Promise<PayingTokenRow | undefined> {
+  return (await payingTokenQuery(engine, db, merchantId, tokenHash))[0];
+}
+
+// On the path of every order paid with a token: built once (see `compiledOnce`).
+const payingTokenQuery = compiledOnce((db: Executor, merchantId: string, tokenHash: string) => {
   const newest = (eb: ExpressionBuilder<Database, 'tokens'>) =>
     eb
       .selectFrom('network_tokens as nt')
@@ -60,9 +67,8 @@ export async function findPayingToken(db: Executor, merchantId: string, tokenHas
     ])
     .where('token_hash', '=', tokenHash)
     .where('merchant_id', '=', merchantId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
-}
+    .where('deleted_at', 'is', null);
+});
 
 export async function findTokenByHash(db: Executor, tokenHash: string): Promise<TokenRow | undefined> {
   return db.selectFrom('tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
