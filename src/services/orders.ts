@@ -7,7 +7,7 @@ import { newObjectId, tokenTypeOf, type TokenType } from '../domain/tokens.ts';
 import type { Acquirer } from '../domain/network.ts';
 import type { Db } from '../storage/database.ts';
 import { deleteJobByKey, enqueueJob } from '../storage/repos/jobs.ts';
-import { completeRefund, findOrder, findOrderById, findOrderByIdempotencyKey, findRefund, insertOrder, insertRefund, listOrders, lockOrder, settleOrderPayment, startOrderPayment, updateOrder, type OrderRefundRow, type OrderRow } from '../storage/repos/orders.ts';
+import { completeRefund, findOrder, findOrderById, findOrderByIdempotencyKey, findRefund, insertOrder, insertRefund, listOrders, lockOrder, settleOrderPaid, settleOrderPayment, startOrderPayment, updateOrder, type OrderRefundRow, type OrderRow } from '../storage/repos/orders.ts';
 import { findPayingToken, useTemporaryToken } from '../storage/repos/tokens.ts';
 import { sha256Hex } from '../vault/master-key.ts';
 import type { Vault } from '../vault/vault.ts';
@@ -131,15 +131,18 @@ export function createOrderService(deps: OrderServiceDeps) {
       networkTokenId: paying.networkTokenId,
     });
     const after = deps.now();
-    // Only the columns a settlement changes: an UPDATE that sets an indexed column rewrites its index entries.
-    const patch =
+    const settled: OrderRow =
       result.status === 'captured'
-        ? { status: 'paid', payment_status: 'captured', authorization_id: result.authorizationId, credential: result.credential, captured_amount: row.total, paid_at: after, updated_at: after }
-        : { payment_status: 'declined', authorization_id: result.authorizationId, credential: result.credential, decline_code: result.reason, updated_at: after };
-    const settled: OrderRow = { ...row, ...patch };
+        ? { ...row, status: 'paid', payment_status: 'captured', authorization_id: result.authorizationId, credential: result.credential, captured_amount: row.total, paid_at: after, updated_at: after }
+        : { ...row, payment_status: 'declined', authorization_id: result.authorizationId, credential: result.credential, decline_code: result.reason, updated_at: after };
     let queued = 0;
     await k.transaction().execute(async (trx) => {
-      if (!(await settleOrderPayment(trx, row.id, patch))) return;
+      // Only the columns a settlement changes: an UPDATE that sets an indexed column rewrites its index entries.
+      const won =
+        result.status === 'captured'
+          ? await settleOrderPaid(deps.db.engine, trx, row.id, { authorization_id: result.authorizationId, credential: result.credential, captured_amount: row.total, paid_at: after })
+          : await settleOrderPayment(trx, row.id, { payment_status: 'declined', authorization_id: result.authorizationId, credential: result.credential, decline_code: result.reason, updated_at: after });
+      if (!won) return;
       if (result.status !== 'captured') return;
       const data = view(settled);
       queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.confirmation', data);
@@ -207,7 +210,7 @@ export function createOrderService(deps: OrderServiceDeps) {
       const subs = await deps.webhooks.subscriptions(merchantId);
       let queued = 0;
       await k.transaction().execute(async (trx) => {
-        await insertOrder(trx, row);
+        await insertOrder(deps.db.engine, trx, row);
         if (paying) {
           if (paying.type === 'temporary' && !(await useTemporaryToken(trx, paying.hash, now))) {
             throw new TesseraError('token_already_used', 'The temporary token was already used for a payment: create a new one.', 'token');

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Compilable } from 'kysely';
+import { CompiledQuery, type Compilable, type QueryResult } from 'kysely';
 import type { Engine } from '../database.ts';
 import type { Executor } from './executor.ts';
 
@@ -16,7 +16,7 @@ type Slot = { arg: number } | { value: unknown };
  */
 export function compiledOnce<A extends unknown[], R>(build: (db: Executor, ...args: A) => Compilable<R>) {
   const plans = new Map<Engine, { sql: string; slots: Slot[] }>();
-  return async (engine: Engine, db: Executor, ...args: A): Promise<R[]> => {
+  return async (engine: Engine, db: Executor, ...args: A): Promise<QueryResult<R>> => {
     let plan = plans.get(engine);
     if (!plan) {
       const compiled = build(db, ...(args.map((_, i) => marker(i)) as A)).compile();
@@ -31,6 +31,6 @@ export function compiledOnce<A extends unknown[], R>(build: (db: Executor, ...ar
       plans.set(engine, plan);
     }
     const parameters = plan.slots.map((s) => ('arg' in s ? args[s.arg] : s.value));
-    return (await db.executeQuery<R>(CompiledQuery.raw(plan.sql, parameters))).rows;
+    return db.executeQuery<R>(CompiledQuery.raw(plan.sql, parameters));
   };
 }

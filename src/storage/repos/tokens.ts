@@ -37,7 +37,7 @@ export type PayingTokenRow = TokenRow & {
 
 /** `findToken`, with the card's newest network token and whether an upgrade was asked for (for permanent tokens). */
 export async function findPayingToken(engine: Engine, db: Executor, merchantId: string, tokenHash: string): Promise<PayingTokenRow | undefined> {
-  return (await payingTokenQuery(engine, db, merchantId, tokenHash))[0];
+  return (await payingTokenQuery(engine, db, merchantId, tokenHash)).rows[0];
 }
 
 // On the path of every order paid with a token: built once (see `compiledOnce`).
