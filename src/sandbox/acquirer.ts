@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Acquirer, AuthorizationRecord, AuthorizeRequest, AuthorizeResult } from '../domain/network.ts';
+import type { Engine } from '../storage/database.ts';
 import type { Executor } from '../storage/repos/executor.ts';
 import {
   findSandboxAuthorization,
@@ -14,6 +15,8 @@ import { scenarioOf } from './test-cards.ts';
 export interface SandboxAcquirerOptions {
   /** Fingerprints the card for the sandbox's own records (never the PAN itself). */
   fingerprint: (pan: string) => string;
+  /** The engine of `db` (hot statements are built once per engine). */
+  engine: Engine;
   /** Simulated network latency per call, in ms. Default none. */
   latency?: () => number;
 }
@@ -68,7 +71,7 @@ export class SandboxAcquirer implements Acquirer {
       updated_at: now,
     };
     // Insert first (one statement in the usual case): the reference being taken is the rare retry.
-    if (await insertSandboxAuthorization(this.#db, row)) return resultOf(row);
+    if (await insertSandboxAuthorization(this.#opts.engine, this.#db, row)) return resultOf(row);
     const existing = await findSandboxAuthorizationByReference(this.#db, request.merchantId, request.reference);
     if (!existing) throw new AcquirerError('the authorization of this reference vanished');
     // A sale retried over an authorization only (the earlier call was an `authorize`): capture it now.
