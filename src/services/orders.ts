@@ -6,6 +6,7 @@ import { randomPooled } from '../domain/random.ts';
 import { newObjectId, tokenTypeOf, type TokenType } from '../domain/tokens.ts';
 import type { Acquirer } from '../domain/network.ts';
 import type { Db } from '../storage/database.ts';
+import { isUniqueViolation } from '../storage/repos/batches.ts';
 import { deleteJobByKey, enqueueJob } from '../storage/repos/jobs.ts';
 import { completeRefund, findOrder, findOrderById, findOrderByIdempotencyKey, findRefund, insertOrder, insertRefund, listOrders, lockOrder, settleOrderPaid, settleOrderPayment, startOrderPayment, updateOrder, type OrderRefundRow, type OrderRow } from '../storage/repos/orders.ts';
 import { findPayingToken, useTemporaryToken } from '../storage/repos/tokens.ts';
@@ -209,16 +210,30 @@ export function createOrderService(deps: OrderServiceDeps) {
       };
       const subs = await deps.webhooks.subscriptions(merchantId);
       let queued = 0;
-      await k.transaction().execute(async (trx) => {
-        await insertOrder(deps.db.engine, trx, row);
-        if (paying) {
-          if (paying.type === 'temporary' && !(await useTemporaryToken(trx, paying.hash, now))) {
-            throw new TesseraError('token_already_used', 'The temporary token was already used for a payment: create a new one.', 'token');
+      for (let attempt = 1; ; attempt++) {
+        try {
+          queued = 0;
+          await k.transaction().execute(async (trx) => {
+            await insertOrder(deps.db.engine, trx, row);
+            if (paying) {
+              if (paying.type === 'temporary' && !(await useTemporaryToken(trx, paying.hash, now))) {
+                throw new TesseraError('token_already_used', 'The temporary token was already used for a payment: create a new one.', 'token');
+              }
+              if (paying.upgrade) await deps.payments.requestUpgrade(trx, merchantId, paying.hash, paying.upgrade.fingerprint, now);
+            }
+            queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.create', () => view(row));
+          });
+          break;
+        } catch (err) {
+          // The number is random and unique per merchant: at tens of thousands of orders two draws
+          // meet now and then (birthday bound), which is not the caller's fault. Draw again.
+          if (attempt < 5 && isUniqueViolation(err) && /number/.test(String((err as Error).message))) {
+            row.number = orderNumber();
+            continue;
           }
-          if (paying.upgrade) await deps.payments.requestUpgrade(trx, merchantId, paying.hash, paying.upgrade.fingerprint, now);
+          throw err;
         }
-        queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.create', () => view(row));
-      });
+      }
       if (queued > 0 || paying?.upgrade) deps.nudge();
       if (!paying) return { ok: true, order: view(row) };
       return payAndSettle(merchantId, row, paying, subs);
