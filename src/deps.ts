@@ -71,6 +71,7 @@ export async function buildDeps(options: { env?: NodeJS.ProcessEnv; logger?: Log
   const sandboxKey = createSecretKey(deriveKey(master, 'sandbox-fingerprint'));
   const { min, max } = config.sandboxLatency;
   const acquirer = new SandboxAcquirer(db.kysely, {
+    engine: db.engine,
     fingerprint: (pan) => createHmac('sha256', sandboxKey).update(pan).digest('hex'),
     latency: max > 0 ? () => min + Math.random() * (max - min) : undefined,
   });

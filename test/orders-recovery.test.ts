@@ -14,7 +14,7 @@ for (const engine of ENGINES) {
       const inflight = call(t, m.jwt, 'POST', '/api/orders', { body: orderBody({ token }) }).catch(() => undefined);
       const order = await eventually(async () => t.deps.db.kysely.selectFrom('orders').selectAll().where('merchant_id', '=', m.id).executeTakeFirst(), 2000, 'the order row');
       assert.equal(order.payment_status, 'pending');
-      // Die after the authorization, while the capture is on its way.
+      // Die after the acquirer recorded the payment (one sale: authorize + capture), while its answer is on the way back.
       await eventually(async () => t.deps.db.kysely.selectFrom('sandbox_authorizations').selectAll().where('reference', '=', order.payment_reference!).executeTakeFirst(), 2000, 'the authorization');
       t = await t.restart({ TESSERA_SANDBOX_LATENCY_MS: '0' });
       await inflight;

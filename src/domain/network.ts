@@ -8,6 +8,12 @@ import type { DeclineCode } from './errors.ts';
  */
 export interface Acquirer {
   authorize(request: AuthorizeRequest): Promise<AuthorizeResult>;
+  /**
+   * A sale: authorizes and captures the whole amount in one call (one round trip, where an
+   * authorization then a capture take two). Idempotent by `reference` as `authorize` is; the
+   * record it leaves is `captured` (or `declined`), and `void` reverses it as it would a capture.
+   */
+  sale(request: AuthorizeRequest): Promise<AuthorizeResult>;
   /** Captures `amount` (≤ the authorized amount) of an approved authorization. */
   capture(authorizationId: string, amount: number): Promise<void>;
   /** Cancels what is left of an authorization (and reverses a capture not yet settled). */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Acquirer, AuthorizationRecord, AuthorizeRequest, AuthorizeResult } from '../domain/network.ts';
+import type { Engine } from '../storage/database.ts';
 import type { Executor } from '../storage/repos/executor.ts';
 import {
   findSandboxAuthorization,
@@ -14,6 +15,8 @@ import { scenarioOf } from './test-cards.ts';
 export interface SandboxAcquirerOptions {
   /** Fingerprints the card for the sandbox's own records (never the PAN itself). */
   fingerprint: (pan: string) => string;
+  /** The engine of `db` (hot statements are built once per engine). */
+  engine: Engine;
   /** Simulated network latency per call, in ms. Default none. */
   latency?: () => number;
 }
@@ -33,8 +36,24 @@ export class SandboxAcquirer implements Acquirer {
 
   async authorize(request: AuthorizeRequest): Promise<AuthorizeResult> {
     await this.#delay();
-    const existing = await findSandboxAuthorizationByReference(this.#db, request.merchantId, request.reference);
-    if (existing) return resultOf(existing);
+    return this.#authorize(request, false);
+  }
+
+  /**
+   * The latency is split around the recording, as a round trip is: the way there, then the way
+   * back. An answer lost on its way back (the caller's process died) leaves a captured record under
+   * the caller's reference: the window the order reconciler covers.
+   */
+  async sale(request: AuthorizeRequest): Promise<AuthorizeResult> {
+    const ms = this.#opts.latency?.() ?? 0;
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms / 2));
+    const result = await this.#authorize(request, true);
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms / 2));
+    return result;
+  }
+
+  /** One authorization per reference: the first call records it (captured at once for a sale); a retry gets what the first call got. */
+  async #authorize(request: AuthorizeRequest, capture: boolean): Promise<AuthorizeResult> {
     const scenario = scenarioOf(request.card.pan);
     const reason = scenario.kind === 'decline' ? scenario.reason : scenario.kind === 'step_up' ? 'authentication_required' : null;
     const now = Date.now();
@@ -45,23 +64,27 @@ export class SandboxAcquirer implements Acquirer {
       card_fingerprint: this.#opts.fingerprint(request.card.pan),
       amount: request.amount,
       currency: request.currency,
-      captured_amount: 0,
-      status: reason ? 'declined' : 'authorized',
+      captured_amount: capture && !reason ? request.amount : 0,
+      status: reason ? 'declined' : capture ? 'captured' : 'authorized',
       decline_reason: reason,
       created_at: now,
       updated_at: now,
     };
-    const inserted = await insertSandboxAuthorization(this.#db, row);
-    if (!inserted) {
-      // A concurrent retry with the same reference won: answer what it got.
-      const winner = await findSandboxAuthorizationByReference(this.#db, request.merchantId, request.reference);
-      if (winner) return resultOf(winner);
-    }
-    return resultOf(row);
+    // Insert first (one statement in the usual case): the reference being taken is the rare retry.
+    if (await insertSandboxAuthorization(this.#opts.engine, this.#db, row)) return resultOf(row);
+    const existing = await findSandboxAuthorizationByReference(this.#db, request.merchantId, request.reference);
+    if (!existing) throw new AcquirerError('the authorization of this reference vanished');
+    // A sale retried over an authorization only (the earlier call was an `authorize`): capture it now.
+    if (capture && existing.status === 'authorized') await this.#capture(existing.id, request.amount);
+    return resultOf(existing);
   }
 
   async capture(authorizationId: string, amount: number): Promise<void> {
     await this.#delay();
+    await this.#capture(authorizationId, amount);
+  }
+
+  async #capture(authorizationId: string, amount: number): Promise<void> {
     const auth = await this.#get(authorizationId);
     if (auth.status === 'captured' && auth.captured_amount === amount) return;
     if (auth.status !== 'authorized') throw new AcquirerError(`cannot capture an authorization that is ${auth.status}`);

@@ -251,7 +251,7 @@ export class SandboxTsp implements TokenServiceProvider {
     const scenario = scenarioOf(card.pan);
     const reason = scenario.kind === 'decline' ? scenario.reason : null;
     const id = `auth_${randomUUID().replaceAll('-', '')}`;
-    await insertSandboxAuthorization(k, {
+    await insertSandboxAuthorization(this.#db.engine, k, {
       id,
       merchant_id: req.merchantId,
       reference: `cof:${crypto.id}`,

@@ -5,7 +5,7 @@ import { TspRateLimitedError, TspUnavailableError, type Acquirer, type TokenServ
 import type { Db } from '../storage/database.ts';
 import type { Executor } from '../storage/repos/executor.ts';
 import { enqueueJob, type JobRow } from '../storage/repos/jobs.ts';
-import { findNetworkTokenForCard, finishUpgrade, findUpgrade, insertUpgrade } from '../storage/repos/network-token-upgrades.ts';
+import { finishUpgrade, insertUpgrade } from '../storage/repos/network-token-upgrades.ts';
 import { listStalePayments, settleOrderPayment, updateOrder, type OrderRow } from '../storage/repos/orders.ts';
 import { findTokenByHash } from '../storage/repos/tokens.ts';
 import type { Vault } from '../vault/vault.ts';
@@ -68,6 +68,16 @@ export interface PaymentRequest {
   networkTokenId: string | null;
 }
 
+/**
+ * What a permanent token's card pays with: its newest network token if that one is active. With
+ * none at all (and none asked for yet), `upgrade` says to ask for one in the order's transaction.
+ * `nt`: the merchant's newest network token for the card (`findPayingToken` reads it with the token).
+ */
+export function networkTokenChoice(nt: { id: string; status: string } | undefined, upgradeAsked: boolean): { tokenId: string | null; upgrade: boolean } {
+  if (nt) return { tokenId: nt.status === 'ACTIVE' ? nt.id : null, upgrade: false };
+  return { tokenId: null, upgrade: !upgradeAsked };
+}
+
 export function createOrderPaymentService(deps: OrderPaymentDeps) {
   const k = deps.db.kysely;
 
@@ -114,13 +124,17 @@ export function createOrderPaymentService(deps: OrderPaymentDeps) {
   }
 
   return {
-    /** Authorize and capture `amount`: with the network token when there is an active one, else the PAN. */
+    /**
+     * Authorize and capture `amount`: with the network token when there is an active one, else the
+     * PAN — as one sale (authorize + capture in one acquirer call, recorded under the order's
+     * payment reference, so a crash after it leaves a record the reconciler finds and voids).
+     */
     async pay(req: PaymentRequest): Promise<PaymentResult> {
       if (req.networkTokenId) {
         const viaToken = await viaNetworkToken(req, req.networkTokenId);
         if (viaToken) return viaToken;
       }
-      const auth = await deps.acquirer.authorize({
+      const auth = await deps.acquirer.sale({
         merchantId: req.merchantId,
         reference: req.reference,
         card: req.card,
@@ -129,18 +143,7 @@ export function createOrderPaymentService(deps: OrderPaymentDeps) {
         currency: req.currency,
       });
       if (auth.status === 'declined') return { status: 'declined', reason: auth.reason, authorizationId: auth.authorizationId, credential: 'pan' };
-      await deps.acquirer.capture(auth.authorizationId, req.amount);
       return { status: 'captured', authorizationId: auth.authorizationId, credential: 'pan' };
-    },
-
-    /**
-     * What a permanent token's card pays with: its active network token if it has one. With none
-     * at all (and none asked for yet), `upgrade` says to ask for one in the order's transaction.
-     */
-    async networkTokenOf(merchantId: string, fingerprint: string): Promise<{ tokenId: string | null; upgrade: boolean }> {
-      const nt = await findNetworkTokenForCard(k, merchantId, fingerprint);
-      if (nt) return { tokenId: nt.status === 'ACTIVE' ? nt.id : null, upgrade: false };
-      return { tokenId: null, upgrade: !(await findUpgrade(k, merchantId, fingerprint)) };
     },
 
     /** Asks for a network token in the background (once per card), in the caller's transaction. */

@@ -1,19 +1,20 @@
-import { randomBytes } from 'node:crypto';
 import type { Card } from '../domain/card.ts';
 import { TesseraError, type DeclineCode } from '../domain/errors.ts';
 import { toMajor } from '../domain/money.ts';
 import { priceItems, statusAfterRefund, toMinor, validateCurrency, type OrderLine, type OrderStatus } from '../domain/orders.ts';
+import { randomPooled } from '../domain/random.ts';
 import { newObjectId, tokenTypeOf, type TokenType } from '../domain/tokens.ts';
 import type { Acquirer } from '../domain/network.ts';
 import type { Db } from '../storage/database.ts';
+import { isUniqueViolation } from '../storage/repos/batches.ts';
 import { deleteJobByKey, enqueueJob } from '../storage/repos/jobs.ts';
-import { completeRefund, findOrder, findOrderById, findOrderByIdempotencyKey, findRefund, insertOrder, insertRefund, listOrders, lockOrder, settleOrderPayment, startOrderPayment, updateOrder, type OrderRefundRow, type OrderRow } from '../storage/repos/orders.ts';
-import { findToken, useTemporaryToken } from '../storage/repos/tokens.ts';
+import { completeRefund, findOrder, findOrderById, findOrderByIdempotencyKey, findRefund, insertOrder, insertRefund, listOrders, lockOrder, settleOrderPaid, settleOrderPayment, startOrderPayment, updateOrder, type OrderRefundRow, type OrderRow } from '../storage/repos/orders.ts';
+import { findPayingToken, useTemporaryToken } from '../storage/repos/tokens.ts';
 import { sha256Hex } from '../vault/master-key.ts';
 import type { Vault } from '../vault/vault.ts';
 import type { CustomerService } from './customers.ts';
 import { validateNotificationUrl } from './merchants.ts';
-import type { OrderPaymentService } from './order-payments.ts';
+import { networkTokenChoice, type OrderPaymentService } from './order-payments.ts';
 import { tokenAad, tokenCvcAad } from './tokens.ts';
 import { orderView, refundView, type InstallmentOptions, type OrderView, type RefundView } from './order-views.ts';
 import type { WebhookService } from './webhooks.ts';
@@ -69,7 +70,7 @@ interface PayingToken {
 
 function orderNumber(): string {
   // 10 digits: unique per merchant by constraint, and random so numbers do not reveal volumes.
-  return String(1_000_000_000 + (randomBytes(4).readUInt32BE() % 9_000_000_000)).padStart(10, '0');
+  return String(1_000_000_000 + (randomPooled(4).readUInt32BE() % 9_000_000_000)).padStart(10, '0');
 }
 
 export function createOrderService(deps: OrderServiceDeps) {
@@ -79,7 +80,7 @@ export function createOrderService(deps: OrderServiceDeps) {
   async function payingToken(merchantId: string, token: string, now: number): Promise<PayingToken> {
     const type = tokenTypeOf(token);
     const hash = sha256Hex(token);
-    const row = type ? await findToken(k, merchantId, hash) : undefined;
+    const row = type ? await findPayingToken(deps.db.engine, k, merchantId, hash) : undefined;
     // Another merchant's token, a deleted one, or a permanent one still being validated: no such token.
     if (!type || !row || row.validation_status === 'pending') throw new TesseraError('token_not_found', 'No such token.', 'token');
     if (row.expires_at !== null && row.expires_at <= now) throw new TesseraError('token_expired', 'The temporary token has expired.', 'token');
@@ -88,7 +89,7 @@ export function createOrderService(deps: OrderServiceDeps) {
     await deps.audit.record({ tenantId: merchantId, operation: 'order.pay', reason: `pay an order with a ${type} vault token`, subject: `token_sha256:${hash.slice(0, 16)}` });
     const card = await deps.vault.decryptCard(merchantId, row.card_ct, tokenAad(hash));
     const cvc = row.cvc_ct ? await deps.vault.decrypt(merchantId, row.cvc_ct, tokenCvcAad(hash)) : undefined;
-    const nt = type === 'permanent' ? await deps.payments.networkTokenOf(merchantId, row.fingerprint) : { tokenId: null, upgrade: false };
+    const nt = type === 'permanent' ? networkTokenChoice(row.nt_id !== null && row.nt_status !== null ? { id: row.nt_id, status: row.nt_status } : undefined, Boolean(row.upgrade_asked)) : { tokenId: null, upgrade: false };
     return {
       hash,
       type,
@@ -137,8 +138,12 @@ export function createOrderService(deps: OrderServiceDeps) {
         : { ...row, payment_status: 'declined', authorization_id: result.authorizationId, credential: result.credential, decline_code: result.reason, updated_at: after };
     let queued = 0;
     await k.transaction().execute(async (trx) => {
-      const { id: _id, ...patch } = settled;
-      if (!(await settleOrderPayment(trx, row.id, patch))) return;
+      // Only the columns a settlement changes: an UPDATE that sets an indexed column rewrites its index entries.
+      const won =
+        result.status === 'captured'
+          ? await settleOrderPaid(deps.db.engine, trx, row.id, { authorization_id: result.authorizationId, credential: result.credential, captured_amount: row.total, paid_at: after })
+          : await settleOrderPayment(trx, row.id, { payment_status: 'declined', authorization_id: result.authorizationId, credential: result.credential, decline_code: result.reason, updated_at: after });
+      if (!won) return;
       if (result.status !== 'captured') return;
       const data = view(settled);
       queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.confirmation', data);
@@ -189,7 +194,7 @@ export function createOrderService(deps: OrderServiceDeps) {
         brand: paying?.brand ?? null,
         last4: paying?.last4 ?? null,
         payment_status: paying ? 'pending' : null,
-        payment_reference: paying ? 'pay_' + randomBytes(12).toString('hex') : null,
+        payment_reference: paying ? 'pay_' + randomPooled(12).toString('hex') : null,
         authorization_id: null,
         credential: null,
         decline_code: null,
@@ -205,16 +210,30 @@ export function createOrderService(deps: OrderServiceDeps) {
       };
       const subs = await deps.webhooks.subscriptions(merchantId);
       let queued = 0;
-      await k.transaction().execute(async (trx) => {
-        await insertOrder(trx, row);
-        if (paying) {
-          if (paying.type === 'temporary' && !(await useTemporaryToken(trx, paying.hash, now))) {
-            throw new TesseraError('token_already_used', 'The temporary token was already used for a payment: create a new one.', 'token');
+      for (let attempt = 1; ; attempt++) {
+        try {
+          queued = 0;
+          await k.transaction().execute(async (trx) => {
+            await insertOrder(deps.db.engine, trx, row);
+            if (paying) {
+              if (paying.type === 'temporary' && !(await useTemporaryToken(trx, paying.hash, now))) {
+                throw new TesseraError('token_already_used', 'The temporary token was already used for a payment: create a new one.', 'token');
+              }
+              if (paying.upgrade) await deps.payments.requestUpgrade(trx, merchantId, paying.hash, paying.upgrade.fingerprint, now);
+            }
+            queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.create', () => view(row));
+          });
+          break;
+        } catch (err) {
+          // The number is random and unique per merchant: at tens of thousands of orders two draws
+          // meet now and then (birthday bound), which is not the caller's fault. Draw again.
+          if (attempt < 5 && isUniqueViolation(err) && /number/.test(String((err as Error).message))) {
+            row.number = orderNumber();
+            continue;
           }
-          if (paying.upgrade) await deps.payments.requestUpgrade(trx, merchantId, paying.hash, paying.upgrade.fingerprint, now);
+          throw err;
         }
-        queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.create', () => view(row));
-      });
+      }
       if (queued > 0 || paying?.upgrade) deps.nudge();
       if (!paying) return { ok: true, order: view(row) };
       return payAndSettle(merchantId, row, paying, subs);
@@ -242,7 +261,7 @@ export function createOrderService(deps: OrderServiceDeps) {
         brand: paying.brand,
         last4: paying.last4,
         payment_status: 'pending',
-        payment_reference: 'pay_' + randomBytes(12).toString('hex'),
+        payment_reference: 'pay_' + randomPooled(12).toString('hex'),
         authorization_id: null,
         credential: null,
         decline_code: null,
@@ -298,7 +317,7 @@ export function createOrderService(deps: OrderServiceDeps) {
         if (amount > left) {
           throw new TesseraError('invalid_amount', `amount is more than what is left to refund (${toMajor(left)} ${o.currency}).`, 'amount');
         }
-        refund = { id: 're_' + randomBytes(12).toString('hex'), order_id: o.id, merchant_id: merchantId, amount, status: 'pending', created_at: now, completed_at: null };
+        refund = { id: 're_' + randomPooled(12).toString('hex'), order_id: o.id, merchant_id: merchantId, amount, status: 'pending', created_at: now, completed_at: null };
         const status = statusAfterRefund(o.captured_amount, o.refunded_amount + amount);
         updated = { ...o, refunded_amount: o.refunded_amount + amount, status, updated_at: now };
         await insertRefund(trx, refund);

@@ -11,6 +11,7 @@ import {
   findWebhookDelivery,
   insertWebhook,
   linkDelivery,
+  listLiveWebhooks,
   listWebhookDeliveries,
   listWebhooks,
   reopenDelivery,
@@ -164,7 +165,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
 
     /** The merchant's live subscriptions, read once per use case and handed to `emit`. */
     subscriptions(merchantId: string, trx: Executor = k): Promise<WebhookRow[]> {
-      return listWebhooks(trx, merchantId);
+      return listLiveWebhooks(deps.db.engine, trx, merchantId);
     },
 
     /**

@@ -103,8 +103,10 @@ interface Group {
  * `BEGIN IMMEDIATE … COMMIT`, each transaction inside its own SAVEPOINT (its rollback undoes its
  * work alone; a failed statement undoes only itself). Nothing is acknowledged early: a session that
  * wrote gets its result only once the group's COMMIT is done, and a failed COMMIT fails every one of
- * them. A session that only read gets its answer at once. Alone, a session commits at once, as
- * before; under load, N commits become one.
+ * them. A session that only read gets its answer at once; one that only reads while no group is
+ * open runs in autocommit (a read needs neither the write lock nor a COMMIT: most of an order's
+ * statements are such reads). Alone, a session commits at once, as before; under load, N commits
+ * become one.
  *
  * The connection is handed over in arrival order (Kysely's own mutex wakes every waiter on each
  * release, which costs O(waiters²) under load).
@@ -116,6 +118,7 @@ class GroupCommitDriver implements Driver {
   #held = false;
   readonly #queue: (() => void)[] = [];
   #group: Group | undefined;
+  #commitScheduled = false;
 
   constructor(open: () => Promise<CachedDatabase>) {
     this.#open = open;
@@ -123,7 +126,7 @@ class GroupCommitDriver implements Driver {
 
   async init(): Promise<void> {
     this.#db = await this.#open();
-    this.#connection = new GroupConnection(this.#db);
+    this.#connection = new GroupConnection(this.#db, () => this.#join());
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
@@ -131,22 +134,32 @@ class GroupCommitDriver implements Driver {
     this.#held = true;
     const group = this.#group;
     if (group && (group.sessions >= GROUP_MAX_SESSIONS || Date.now() - group.openedAt >= GROUP_MAX_MS)) this.#commit();
+    const connection = this.#connection!;
+    connection.wrote = false;
+    connection.joined = false;
+    // An open group is joined now (a read sees what the group wrote); otherwise the session joins
+    // one only when it writes (`beginTransaction`, or a writing statement): a read on its own runs
+    // in autocommit, without taking the write lock or paying for a BEGIN and a COMMIT.
+    if (this.#group) this.#join();
+    return connection;
+  }
+
+  /** The session joins the open group, opening one (`BEGIN IMMEDIATE`) if there is none. */
+  #join(): void {
+    const connection = this.#connection!;
+    if (connection.joined) return;
     if (!this.#group) {
-      try {
-        this.#db!.exec('BEGIN IMMEDIATE');
-      } catch (err) {
-        // e.g. another process held the write lock past busy_timeout: hand the connection on, fail this session.
-        this.#handOver();
-        throw err;
-      }
+      // May throw (e.g. another process held the write lock past busy_timeout): the session fails,
+      // and Kysely still releases the connection.
+      this.#db!.exec('BEGIN IMMEDIATE');
       this.#group = { openedAt: Date.now(), sessions: 0, waiters: [] };
     }
     this.#group.sessions += 1;
-    this.#connection!.wrote = false;
-    return this.#connection!;
+    connection.joined = true;
   }
 
   async beginTransaction(): Promise<void> {
+    this.#join();
     this.#db!.exec('SAVEPOINT tessera_session');
   }
 
@@ -160,12 +173,33 @@ class GroupCommitDriver implements Driver {
   }
 
   async releaseConnection(): Promise<void> {
-    const group = this.#group!;
+    const group = this.#group;
+    if (!group || !this.#connection!.joined) {
+      // Read alone, in autocommit (or its group was committed under it): nothing to wait for.
+      this.#handOver();
+      return;
+    }
     const wrote = this.#connection!.wrote;
     const committed = wrote ? new Promise<void>((resolve, reject) => group.waiters.push({ resolve, reject })) : undefined;
-    if (this.#queue.length === 0) this.#commit();
+    if (this.#queue.length === 0) this.#commitSoon();
     this.#handOver();
     await committed;
+  }
+
+  /**
+   * Commits the open group once this turn of the event loop is over (`setImmediate`): sessions
+   * that start in the same turn — the requests one poll of the sockets delivered, each at its own
+   * step — join it, and their pages (the same table and index pages, mostly) are written to the
+   * WAL once, not once per session. A session that wrote still waits for that COMMIT.
+   */
+  #commitSoon(): void {
+    if (this.#commitScheduled) return;
+    this.#commitScheduled = true;
+    setImmediate(() => {
+      this.#commitScheduled = false;
+      // Held: the session holding the connection commits (or schedules) on its release.
+      if (!this.#held) this.#commit();
+    });
   }
 
   #handOver(): void {
@@ -198,16 +232,23 @@ class GroupCommitDriver implements Driver {
 
 class GroupConnection implements DatabaseConnection {
   readonly #db: CachedDatabase;
+  readonly #join: () => void;
   /** Whether the current session ran a statement that may write. */
   wrote = false;
+  /** Whether the current session is part of the open group (inside its `BEGIN IMMEDIATE`). */
+  joined = false;
 
-  constructor(db: CachedDatabase) {
+  constructor(db: CachedDatabase, join: () => void) {
     this.#db = db;
+    this.#join = join;
   }
 
   executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const stmt = this.#db.prepare(compiled.sql);
-    if (stmt.writes) this.wrote = true;
+    if (stmt.writes) {
+      this.#join();
+      this.wrote = true;
+    }
     if (stmt.reader) return Promise.resolve({ rows: stmt.all(compiled.parameters) as R[] });
     const { changes, lastInsertRowid } = stmt.run(compiled.parameters);
     return Promise.resolve({ numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] });

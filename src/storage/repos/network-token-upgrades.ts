@@ -1,23 +1,7 @@
-import type { NetworkTokenUpgradesTable, NetworkTokensTable } from '../schema.ts';
+import type { NetworkTokenUpgradesTable } from '../schema.ts';
 import type { Executor } from './executor.ts';
 
 export type NetworkTokenUpgradeRow = NetworkTokenUpgradesTable;
-
-/** The merchant's newest network token for a card (by PAN fingerprint), whatever its state. */
-export async function findNetworkTokenForCard(db: Executor, merchantId: string, fingerprint: string): Promise<NetworkTokensTable | undefined> {
-  return db
-    .selectFrom('network_tokens')
-    .selectAll()
-    .where('merchant_id', '=', merchantId)
-    .where('card_fingerprint', '=', fingerprint)
-    .orderBy('created_at', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-}
-
-export async function findUpgrade(db: Executor, merchantId: string, fingerprint: string): Promise<NetworkTokenUpgradeRow | undefined> {
-  return db.selectFrom('network_token_upgrades').selectAll().where('merchant_id', '=', merchantId).where('fingerprint', '=', fingerprint).executeTakeFirst();
-}
 
 /** Records that an upgrade was asked for; returns false when one already was (by anyone). */
 export async function insertUpgrade(db: Executor, row: NetworkTokenUpgradeRow): Promise<boolean> {

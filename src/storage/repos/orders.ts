@@ -1,13 +1,26 @@
 import type { Updateable } from 'kysely';
 import type { OrderRefundsTable, OrdersTable } from '../schema.ts';
-import type { Db } from '../database.ts';
+import type { Db, Engine } from '../database.ts';
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 
 export type OrderRow = OrdersTable;
 export type OrderRefundRow = OrderRefundsTable;
 
-export async function insertOrder(db: Executor, row: OrderRow): Promise<void> {
-  await db.insertInto('orders').values(row).execute();
+/** Every column of an order, in the order `insertOrder`'s parameters follow (the compiler checks none is missing or extra). */
+const ORDER_COLUMNS = Object.keys({
+  id: 1, merchant_id: 1, number: 1, customer_id: 1, currency: 1, status: 1, items: 1, subtotal: 1, total: 1, notify_url: 1, redirect_url: 1,
+  installments: 1, fixed_installments: 1, token_type: 1, brand: 1, last4: 1, payment_status: 1, payment_reference: 1, authorization_id: 1,
+  credential: 1, decline_code: 1, captured_amount: 1, refunded_amount: 1, created_at: 1, updated_at: 1, paid_at: 1, installment_options: 1, idempotency_key: 1,
+} satisfies Record<keyof OrderRow, 1>) as (keyof OrderRow)[];
+
+// On the path of every order: built once (see `compiledOnce`).
+const insertOrderQuery = compiledOnce((db: Executor, ...values: unknown[]) =>
+  db.insertInto('orders').values(Object.fromEntries(ORDER_COLUMNS.map((c, i) => [c, values[i]])) as unknown as OrderRow),
+);
+
+export async function insertOrder(engine: Engine, db: Executor, row: OrderRow): Promise<void> {
+  await insertOrderQuery(engine, db, ...ORDER_COLUMNS.map((c) => row[c]));
 }
 
 /** A merchant's own order; another merchant's id finds nothing. */
@@ -42,6 +55,26 @@ export async function updateOrder(db: Executor, id: string, patch: Updateable<Or
 export async function settleOrderPayment(db: Executor, id: string, patch: Updateable<OrdersTable>): Promise<boolean> {
   const r = await db.updateTable('orders').set(patch).where('id', '=', id).where('payment_status', '=', 'pending').executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
+}
+
+// `settleOrderPayment` of a captured payment, on the path of every paid order: built once (see `compiledOnce`).
+const settlePaidQuery = compiledOnce((db: Executor, id: string, authorizationId: string, credential: string, capturedAmount: number, at: number) =>
+  db
+    .updateTable('orders')
+    .set({ status: 'paid', payment_status: 'captured', authorization_id: authorizationId, credential, captured_amount: capturedAmount, paid_at: at, updated_at: at })
+    .where('id', '=', id)
+    .where('payment_status', '=', 'pending'),
+);
+
+/** Settles a payment once as captured (the order is paid): only an order whose payment is still `pending` changes. */
+export async function settleOrderPaid(
+  engine: Engine,
+  db: Executor,
+  id: string,
+  paid: { authorization_id: string; credential: string; captured_amount: number; paid_at: number },
+): Promise<boolean> {
+  const r = await settlePaidQuery(engine, db, id, paid.authorization_id, paid.credential, paid.captured_amount, paid.paid_at);
+  return Number(r.numAffectedRows ?? 0) > 0;
 }
 
 /**

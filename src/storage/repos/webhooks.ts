@@ -1,4 +1,6 @@
 import type { DeliveriesTable, WebhookDeliveriesTable, WebhooksTable } from '../schema.ts';
+import type { Engine } from '../database.ts';
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 
 export type WebhookRow = WebhooksTable;
@@ -13,7 +15,18 @@ export async function findWebhook(db: Executor, merchantId: string, id: string):
 }
 
 export async function listWebhooks(db: Executor, merchantId: string): Promise<WebhookRow[]> {
-  return db.selectFrom('webhooks').selectAll().where('merchant_id', '=', merchantId).where('deleted_at', 'is', null).orderBy('created_at').orderBy('id').execute();
+  return liveWebhooks(db, merchantId).execute();
+}
+
+const liveWebhooks = (db: Executor, merchantId: string) =>
+  db.selectFrom('webhooks').selectAll().where('merchant_id', '=', merchantId).where('deleted_at', 'is', null).orderBy('created_at').orderBy('id');
+
+// Read once per order (its subscriptions): built once (see `compiledOnce`).
+const liveWebhooksQuery = compiledOnce(liveWebhooks);
+
+/** `listWebhooks` through a query built once per engine, for the hot paths. */
+export async function listLiveWebhooks(engine: Engine, db: Executor, merchantId: string): Promise<WebhookRow[]> {
+  return (await liveWebhooksQuery(engine, db, merchantId)).rows;
 }
 
 export async function deleteWebhook(db: Executor, merchantId: string, id: string, now: number): Promise<boolean> {
