@@ -22,5 +22,17 @@ process.on('warning', (warning) => {
   if (warning.name !== 'ExperimentalWarning') process.stderr.write(`${warning.name}: ${warning.message}\n`);
 });
 
+// The long-running commands start with a bounded V8 heap unless told otherwise (docs/configuration.md,
+// "Memory"): V8 grows its young generation to 64 MB and its old one lazily when the machine has
+// memory to spare, which a bulk tokenization of a million records turns into ~150 MB of RSS it does
+// not need. Any heap flag in NODE_OPTIONS or on the command line wins. The same process is re-executed
+// (same pid), so supervisors, signals and `kill -9` see no difference.
+const HEAP_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=256'];
+const command = process.argv[2];
+const heapSet = /--max-(semi|old)-space-size|--max-heap-size/.test(`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`);
+if ((command === 'serve' || command === 'worker') && !heapSet && typeof process.execve === 'function') {
+  process.execve(process.execPath, [process.execPath, ...HEAP_FLAGS, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], process.env);
+}
+
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));
