@@ -62,8 +62,7 @@ const BURST_S = 0.1;
  * turns), and calls the TSP. Lanes share this process's in-flight slots; when several wait for
  * them, the issuer with the longest backlog at its pace goes first (it is the one that sets when the
  * work ends; the others still get every slot it cannot use within its cap, so a busy issuer never
- * keeps a quiet one waiting). Slots are reserved before the claim, so two lanes never count the same
- * free slots. Results are written in groups by the completer.
+ * keeps a quiet one waiting). Results are written in groups by the completer.
  */
 export class BatchScheduler {
   readonly id = `batches-${randomUUID().slice(0, 8)}`;
@@ -196,19 +195,16 @@ export class BatchScheduler {
     const { db, now } = this.#deps;
     let lastRaise = now();
     let claimedVtime = -1;
-    let reserved = 0;
     try {
       while (this.#running) {
-        // Slots are taken before the claim (a lane waiting on its issuer's bucket holds none), and
-        // only in helpings worth a claim while others are in flight.
+        // In-flight slots are a soft limit, taken after the claim (a lane waiting on its issuer's
+        // bucket holds none; lanes ask for tokens side by side), in helpings worth a claim.
         if (this.#free < Math.min(MIN_CLAIM, this.#opts.concurrency)) {
           await new Promise<void>((resolve) => this.#slotWaiters.set(bin, resolve));
           continue;
         }
-        reserved = Math.min(100, this.#free);
-        this.#free -= reserved;
         const t = now();
-        const { granted, waitMs, rate } = await takeTokens(db, bin, reserved, this.#pace, t, claimedVtime);
+        const { granted, waitMs, rate } = await takeTokens(db, bin, Math.min(100, this.#free), this.#pace, t, claimedVtime);
         claimedVtime = -1;
         if (this.#opts.issuerTps === 0 && rate > 0 && t - lastRaise >= 1000) {
           // Additive increase of a learned pace while the issuer stops answering 429.
@@ -216,16 +212,12 @@ export class BatchScheduler {
           await raiseRate(db.kysely, bin, rate, rate + Math.max(1, Math.round(rate * 0.05)), t - 2000);
         }
         if (granted === 0) {
-          this.#release(reserved);
-          reserved = 0;
           await sleep(Math.min(waitMs, 250));
           continue;
         }
         const records = await claimRecords(db, bin, granted, this.id, t + this.#opts.leaseMs, t);
-        // The slots not claimed go back at once; each claimed one when its TSP call is done.
-        this.#release(reserved - records.length);
-        reserved = 0;
         if (records.length === 0) return;
+        this.#free -= records.length;
         claimedVtime = Math.max(...records.map((r) => r.vtime));
         this.#count(bin, records.length, t);
         // One audit record per merchant and claim (not per record: appends take turns on the chain head).
@@ -238,7 +230,6 @@ export class BatchScheduler {
       this.#deps.log.error({ err: describe(err), bin }, 'batch lane failed; it restarts on the next round');
       await sleep(IDLE_MS);
     } finally {
-      this.#release(reserved);
       this.#slotWaiters.delete(bin);
       if (claimedVtime >= 0) await advanceClock(db.kysely, bin, claimedVtime).catch(() => {});
     }
