@@ -3,14 +3,17 @@
 // throughput: N records (default 1,000,000) in chunks of 10,000 through POST /cof/v1/batches to a fresh
 //   `tessera serve` with no issuer caps and sandbox latency 0. Reports records/s end to end (first byte
 //   of the first chunk → COMPLETED), records/s of processing alone (the last chunk accepted →
-//   COMPLETED, i.e. after every chunk's JWE is decrypted and stored) and the server's peak RSS
-//   (VmHWM). Targets: ≥ 10,000 records/s once decrypted, ≤ 300 MB.
+//   COMPLETED, i.e. after every chunk's JWE is decrypted and stored), the server's CPU time per
+//   record (user + system from /proc: steadier than records/s on a shared machine; records are
+//   processed while later chunks arrive, so most of it is spent before the last chunk) and its peak
+//   RSS (VmHWM). Targets: ≥ 10,000 records/s once decrypted, ≤ 300 MB.
 // fairness: 50,000 records, 40 % on one issuer BIN and the rest over nine others, a sandbox cap of
 //   1,000 requests/s per issuer. The floor is the busiest issuer's share ÷ cap (20 s). Reports
 //   makespan (completedAt − startedAt) ÷ floor, throttled calls and each issuer's peak second from
 //   GET /sandbox/v1/stats. Targets: ≤ 1.3×, ≤ 50 throttles, every peak ≤ 110 % of the cap.
 // The embedded SQLite is the default; DATABASE_URL selects a PostgreSQL; NODE_OPTIONS is passed to the
-// server (e.g. --max-old-space-size, --cpu-prof). Only 127.0.0.1 is used.
+// server (e.g. --cpu-prof; a heap flag there replaces `tessera serve`'s own heap defaults, see
+// docs/configuration.md "Memory"). Only 127.0.0.1 is used.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';

@@ -26,6 +26,7 @@ import {
   findTokenRequest,
   findTokenRequestById,
   insertNetworkToken,
+  insertNetworkTokens,
   insertTokenRequest,
   findTokenRequestByIdempotencyKey,
   updateNetworkToken,
@@ -339,8 +340,10 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
     async storeBatchTokens(trx: Executor, rows: NetworkTokenRow[]): Promise<{ created: number; foreign: Set<string> }> {
       let created = 0;
       const foreign = new Set<string>();
+      // SQLite: one prepared statement per row (no round trip, one statement text); PostgreSQL: one statement.
+      const inserted = deps.db.engine === 'postgres' ? await insertNetworkTokens(trx, rows) : undefined;
       for (const row of rows) {
-        if (await insertNetworkToken(trx, row)) created++;
+        if (inserted ? inserted.delete(row.id) : await insertNetworkToken(trx, row)) created++;
         else if (!(await findNetworkToken(trx, row.merchant_id, row.id))) foreign.add(row.id);
       }
       return { created, foreign };
