@@ -27,7 +27,7 @@ process.on('warning', (warning) => {
 // memory to spare, which a bulk tokenization of a million records turns into ~150 MB of RSS it does
 // not need. Any heap flag in NODE_OPTIONS or on the command line wins. The same process is re-executed
 // (same pid), so supervisors, signals and `kill -9` see no difference.
-const HEAP_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=256'];
+const HEAP_FLAGS = ['--max-semi-space-size=16', '--max-old-space-size=256'];
 const command = process.argv[2];
 const heapSet = /--max-(semi|old)-space-size|--max-heap-size/.test(`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`);
 if ((command === 'serve' || command === 'worker') && !heapSet && typeof process.execve === 'function') {
