@@ -24,7 +24,7 @@ for (const engine of ENGINES) {
         const second = await claimRecords(db, '411111', 10, 'process-a', Date.now() + 60_000, Date.now());
         assert.equal(second.length, 2);
 
-        const completer = new BatchCompleter({ db, notifications: t.deps.services.notifications, log: t.deps.log, now: Date.now, nudge: () => {} });
+        const completer = new BatchCompleter({ db, notifications: t.deps.services.notifications, networkTokens: t.deps.services.networkTokens, log: t.deps.log, now: Date.now, nudge: () => {} });
         const outcome = (tokenId: string) => ({ ok: true as const, view: { tokenId, tokenStatus: 'ACTIVE' } as never });
         // Both runs of each record end in the same group of results.
         const writes = [...first, ...second].map((r, i) => completer.add(r, outcome(`tok-${i}`)));

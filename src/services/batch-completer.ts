@@ -4,10 +4,21 @@ import type { Db } from '../storage/database.ts';
 import { addPending } from '../storage/repos/batch-issuers.ts';
 import { addBatchCounts, completeBatchIfDone, findBatchById, finishRecords, type BatchRecordRow, type BatchRow } from '../storage/repos/batches.ts';
 import { notifier } from './batch-notices.ts';
-import type { NetworkTokenView } from './network-tokens.ts';
+import type { NetworkTokenService, NetworkTokenView } from './network-tokens.ts';
+import type { NetworkTokenRow } from '../storage/repos/network-tokens.ts';
 import type { NotificationService } from './notifications.ts';
 
-export type RecordOutcome = { ok: true; view: NetworkTokenView } | { ok: false; code: ErrorCode; message: string };
+/** `row`: the network token to store with the result (`provisionForBatch` hands it back unwritten). */
+export type RecordOutcome = { ok: true; view: NetworkTokenView; row?: NetworkTokenRow | undefined } | { ok: false; code: ErrorCode; message: string };
+
+type CompleterDeps = {
+  db: Db;
+  notifications: NotificationService;
+  networkTokens: Pick<NetworkTokenService, 'storeBatchTokens' | 'countCreated'>;
+  log: Logger;
+  now: () => number;
+  nudge: () => void;
+};
 
 interface Pending {
   record: BatchRecordRow;
@@ -21,19 +32,19 @@ const GROUP = 250;
 const WAIT_MS = 15;
 
 /**
- * Writes records' results in groups: each result, its notification, the batch's counters and (for
- * the last result) the batch's completion commit in one transaction. A record's result is written
+ * Writes records' results in groups: each result, its network token row, its notification, the
+ * batch's counters and (for the last result) the batch's completion commit in one transaction. A record's result is written
  * once (`finishRecord` only moves an in-flight record), so a record another process also took
  * after a lease expiry still ends with one result and one notification. A crash before the write
  * loses nothing: the record's lease expires and the TSP answers its repeated request id the same.
  */
 export class BatchCompleter {
-  readonly #deps: { db: Db; notifications: NotificationService; log: Logger; now: () => number; nudge: () => void };
+  readonly #deps: CompleterDeps;
   #queue: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
 
-  constructor(deps: { db: Db; notifications: NotificationService; log: Logger; now: () => number; nudge: () => void }) {
+  constructor(deps: CompleterDeps) {
     this.#deps = deps;
   }
 
@@ -65,23 +76,36 @@ export class BatchCompleter {
     const { db, now } = this.#deps;
     const t = now();
     const notices = notifier(this.#deps.notifications);
+    let created = 0;
     try {
       await db.kysely.transaction().execute(async (trx) => {
         const batches = new Map<string, { row: BatchRow; ok: number; failed: number }>();
         const bins = new Map<string, number>();
+        // The tokens first: a record whose token turns out to belong to another merchant fails instead.
+        const tokens = items.flatMap(({ outcome: o }) => (o.ok && o.row ? [o.row] : []));
+        const stored = tokens.length > 0 ? await this.#deps.networkTokens.storeBatchTokens(trx, tokens) : { created: 0, foreign: new Set<string>() };
+        created = stored.created;
+        const outcomes = items.map(({ outcome: o }): RecordOutcome =>
+          o.ok && stored.foreign.has(o.view.tokenId) ? { ok: false, code: 'internal_error', message: 'The record could not be processed.' } : o,
+        );
         const written = await finishRecords(
           trx,
-          items.map(({ record: r, outcome: o }) => ({
-            id: r.id,
-            status: o.ok ? 'SUCCEEDED' : 'FAILED',
-            token_id: o.ok ? o.view.tokenId : null,
-            token_status: o.ok ? o.view.tokenStatus : null,
-            error_code: o.ok ? null : o.code,
-            message: o.ok ? null : o.message,
-          })),
+          db.engine,
+          items.map(({ record: r }, i) => {
+            const o = outcomes[i]!;
+            return {
+              id: r.id,
+              status: o.ok ? 'SUCCEEDED' : 'FAILED',
+              token_id: o.ok ? o.view.tokenId : null,
+              token_status: o.ok ? o.view.tokenStatus : null,
+              error_code: o.ok ? null : o.code,
+              message: o.ok ? null : o.message,
+            };
+          }),
           t,
         );
-        for (const { record: r, outcome: o } of items) {
+        for (const [i, { record: r }] of items.entries()) {
+          const o = outcomes[i]!;
           // Once per record: the same record can be in one group twice (its lease expired and this
           // process took it again); the UPDATE wrote it once, so it is counted and notified once.
           if (!written.delete(r.id)) continue;
@@ -112,6 +136,7 @@ export class BatchCompleter {
       for (const i of items) i.fail(err);
       return;
     }
+    this.#deps.networkTokens.countCreated(created);
     if (notices.queued > 0) this.#deps.nudge();
     for (const i of items) i.done();
   }

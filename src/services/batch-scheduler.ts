@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { NetworkName } from '../domain/network.ts';
 import type { Db } from '../storage/database.ts';
@@ -41,6 +42,16 @@ export interface BatchSchedulerDeps {
 
 const SWEEP_MS = 1000;
 const IDLE_MS = 100;
+/**
+ * Event-loop utilization above which this process counts as saturated (and below which it no longer
+ * does): its CPU, not the issuers' caps, then limits how fast records go.
+ */
+const SATURATED = 0.85;
+const UNSATURATED = 0.6;
+/** While saturated, an issuer with less work than the busiest is paced to finish its backlog in this share of the busiest one's time (never under a tenth of its pace). */
+const CATCH_UP = 0.67;
+/** A lane claims no fewer records than this while others are in flight (one-record claims cost a token round, a claim and an audit each). */
+const MIN_CLAIM = 16;
 /** Pacing burst: tokens an issuer's bucket may hold, in seconds of its rate (small, so no calendar second overshoots). */
 const BURST_S = 0.1;
 
@@ -48,8 +59,10 @@ const BURST_S = 0.1;
  * The batch scheduler. Glossary: each issuer (BIN) with records waiting gets a *lane* in every
  * process; a lane takes tokens from the issuer's pacing bucket (shared through the database), claims
  * that many records from the issuer's queue (oldest fair-queue position first, so batches take
- * turns), and calls the TSP. Lanes share this process's in-flight slots first come, first served, so
- * a busy issuer never keeps a quiet one waiting. Results are written in groups by the completer.
+ * turns), and calls the TSP. Lanes share this process's in-flight slots; when several wait for
+ * them, the issuer with the longest backlog at its pace goes first (it is the one that sets when the
+ * work ends; the others still get every slot it cannot use within its cap, so a busy issuer never
+ * keeps a quiet one waiting). Results are written in groups by the completer.
  */
 export class BatchScheduler {
   readonly id = `batches-${randomUUID().slice(0, 8)}`;
@@ -60,7 +73,15 @@ export class BatchScheduler {
   /** Requests started per issuer in the current and the previous second: what a first 429 learns the pace from. */
   readonly #seen = new Map<string, { second: number; now: number; before: number }>();
   #free: number;
-  #slotWaiters: (() => void)[] = [];
+  /** Lanes waiting for in-flight slots. */
+  readonly #slotWaiters = new Map<string, () => void>();
+  /** Seconds of work each busy issuer has left at its pace (from the last look for work): the slot priority. */
+  readonly #backlog = new Map<string, number>();
+  /** The longest backlog, seconds. */
+  #critical = 0;
+  #saturated = false;
+  #elu: EventLoopUtilization | undefined;
+  #eluAt = 0;
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -86,7 +107,7 @@ export class BatchScheduler {
   async stop(): Promise<void> {
     this.#running = false;
     this.#wake?.();
-    for (const w of this.#slotWaiters.splice(0)) w();
+    this.#wakeSlotWaiters();
     await this.#loop;
     await Promise.all(this.#lanes.values());
     await this.#completer.flush();
@@ -100,7 +121,15 @@ export class BatchScheduler {
           this.#lastSweep = now;
           await this.#sweep(now);
         }
-        for (const bin of await listBusyIssuers(this.#deps.db.kysely)) {
+        const busy = await listBusyIssuers(this.#deps.db.kysely);
+        this.#backlog.clear();
+        for (const row of busy) {
+          const rate = this.#fullRate(row.rate);
+          this.#backlog.set(row.bin, rate > 0 ? row.pending / rate : row.pending);
+        }
+        this.#critical = Math.max(0, ...this.#backlog.values());
+        this.#measureLoad(now);
+        for (const { bin } of busy) {
           if (!this.#lanes.has(bin)) this.#lanes.set(bin, this.#lane(bin).finally(() => this.#lanes.delete(bin)));
         }
       } catch (err) {
@@ -130,9 +159,35 @@ export class BatchScheduler {
     }
   }
 
-  /** The pace of an issuer: a known cap (configured) wins over a learned one; 0 = unpaced. */
+  /** An issuer's full pace: a known cap (configured) wins over a learned one; 0 = unpaced. */
+  #fullRate(learned: number): number {
+    return this.#opts.issuerTps > 0 ? Math.max(1, Math.floor(this.#opts.issuerTps * this.#opts.share)) : learned;
+  }
+
+  /** Whether this process's event loop is saturated, over the last quarter second or more. */
+  #measureLoad(now: number): void {
+    if (now - this.#eluAt < 250) return;
+    const since = this.#elu;
+    this.#elu = performance.eventLoopUtilization();
+    this.#eluAt = now;
+    if (!since) return;
+    const u = performance.eventLoopUtilization(this.#elu, since).utilization;
+    if (u >= SATURATED) this.#saturated = true;
+    else if (u <= UNSATURATED) this.#saturated = false;
+  }
+
+  /**
+   * The pace of an issuer. While this process's CPU is the limit, the issuers cannot all run at
+   * their pace: the one with the longest backlog keeps its full pace (it sets when the work ends),
+   * and the others are slowed to finish theirs within `CATCH_UP` of its time, leaving it the CPU.
+   * Nothing finishes later than the busiest issuer would anyway; with CPU to spare, all run at full pace.
+   */
   #pace = (row: BatchIssuerRow): { rate: number; burst: number } => {
-    const rate = this.#opts.issuerTps > 0 ? Math.max(1, Math.floor(this.#opts.issuerTps * this.#opts.share)) : row.rate;
+    let rate = this.#fullRate(row.rate);
+    if (rate > 0 && this.#saturated && this.#critical > 0) {
+      const mine = this.#backlog.get(row.bin) ?? this.#critical;
+      if (mine < this.#critical) rate = Math.max(Math.ceil(rate / 10), Math.min(rate, Math.ceil((rate * mine) / (this.#critical * CATCH_UP))));
+    }
     return { rate, burst: Math.max(1, Math.ceil(rate * BURST_S)) };
   };
 
@@ -142,9 +197,10 @@ export class BatchScheduler {
     let claimedVtime = -1;
     try {
       while (this.#running) {
-        // In-flight slots are a soft limit, taken after the claim: a lane waiting on its issuer's bucket holds none.
-        if (this.#free <= 0) {
-          await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+        // In-flight slots are a soft limit, taken after the claim (a lane waiting on its issuer's
+        // bucket holds none; lanes ask for tokens side by side), in helpings worth a claim.
+        if (this.#free < Math.min(MIN_CLAIM, this.#opts.concurrency)) {
+          await new Promise<void>((resolve) => this.#slotWaiters.set(bin, resolve));
           continue;
         }
         const t = now();
@@ -174,6 +230,7 @@ export class BatchScheduler {
       this.#deps.log.error({ err: describe(err), bin }, 'batch lane failed; it restarts on the next round');
       await sleep(IDLE_MS);
     } finally {
+      this.#slotWaiters.delete(bin);
       if (claimedVtime >= 0) await advanceClock(db.kysely, bin, claimedVtime).catch(() => {});
     }
   }
@@ -181,7 +238,15 @@ export class BatchScheduler {
   #release(n: number): void {
     if (n <= 0) return;
     this.#free += n;
-    if (this.#free > 0) for (const w of this.#slotWaiters.splice(0)) w();
+    if (this.#free >= Math.min(MIN_CLAIM, this.#opts.concurrency) || !this.#running) this.#wakeSlotWaiters();
+  }
+
+  /** Wakes the waiting lanes, longest backlog first: each runs up to its reservation in that order. */
+  #wakeSlotWaiters(): void {
+    if (this.#slotWaiters.size === 0) return;
+    const order = [...this.#slotWaiters].sort(([a], [b]) => (this.#backlog.get(b) ?? 0) - (this.#backlog.get(a) ?? 0));
+    this.#slotWaiters.clear();
+    for (const [, wake] of order) wake();
   }
 
   #count(bin: string, n: number, t: number): void {

@@ -211,7 +211,7 @@ export function createBatchService(deps: BatchServiceDeps) {
               done_at: r.ok ? null : now,
             };
           });
-          await insertRecords(trx, rows);
+          await insertRecords(trx, deps.db.engine, rows);
           for (const bin of bins) await upsertBatchBin(trx, { batch_pk: batchPk, bin, next_vtime: next.get(bin)! });
 
           const refused = records.filter((r) => !r.ok).length;

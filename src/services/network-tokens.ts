@@ -26,6 +26,7 @@ import {
   findTokenRequest,
   findTokenRequestById,
   insertNetworkToken,
+  insertNetworkTokens,
   insertTokenRequest,
   findTokenRequestByIdempotencyKey,
   updateNetworkToken,
@@ -149,9 +150,12 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
     return { card, network, source: input.source, cvv: payload.cvv, accountId: payload.accountId, email: payload.email };
   }
 
-  /** Asks the TSP and keeps what it issued. Transient TSP faults throw; declines are values. */
-  /** `relaxed`: write the token through `Db.relaxed` (batch records: their result's later commit makes it durable). */
-  async function provision(merchantId: string, p: Prepared, requestId?: string, relaxed = false): Promise<Outcome> {
+  /**
+   * Asks the TSP and keeps what it issued. Transient TSP faults throw; declines are values.
+   * `defer` (batch records): the token row is not written but handed back, for the caller to write in
+   * the transaction that commits the record's result.
+   */
+  async function provision(merchantId: string, p: Prepared, requestId?: string, defer = false): Promise<Outcome & { row?: NetworkTokenRow }> {
     const result: ProvisionResult = await deps.tsp.requestToken({ merchantId, ...p, requestId });
     if (!result.ok) return { ok: false, code: result.decline, message: DECLINE_MESSAGES[result.decline] ?? 'The issuer declined the token request.' };
     const t = result.token;
@@ -175,7 +179,8 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
       updated_at: now,
       card_fingerprint: await deps.vault.panFingerprint(merchantId, p.card.pan),
     };
-    if (await insertNetworkToken(relaxed ? deps.db.relaxed : k, row)) {
+    if (defer) return { ok: true, view: viewOf(row), row };
+    if (await insertNetworkToken(k, row)) {
       deps.metrics?.tokenCreated('network');
       return { ok: true, view: viewOf(row) };
     }
@@ -312,10 +317,11 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
 
     /**
      * One record of a batch: the TSP, asked with the record's id as its request id (so a repeat
-     * after a crash gets the token the first call got), then Tessera's token row. Declines and
+     * after a crash gets the token the first call got). Tessera's token row is handed back, not
+     * written: `storeBatchTokens` writes it with the record's result, in one commit. Declines and
      * transient faults (`rate_limited`, `tsp_unavailable`) come back as values.
      */
-    async provisionForBatch(merchantId: string, p: Prepared, requestId: string): Promise<Outcome> {
+    async provisionForBatch(merchantId: string, p: Prepared, requestId: string): Promise<Outcome & { row?: NetworkTokenRow }> {
       try {
         return await provision(merchantId, p, requestId, true);
       } catch (err) {
@@ -323,6 +329,29 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
         if (!t) throw err;
         return t;
       }
+    },
+
+    /**
+     * Writes the token rows `provisionForBatch` handed back, in the caller's transaction (the one that
+     * commits the records' results). A token already stored (the TSP handed back one it had issued,
+     * or a record's earlier attempt stored it) is kept as it is. Returns how many rows were created,
+     * and the ids of tokens another merchant holds (never expected: the caller fails those records).
+     */
+    async storeBatchTokens(trx: Executor, rows: NetworkTokenRow[]): Promise<{ created: number; foreign: Set<string> }> {
+      let created = 0;
+      const foreign = new Set<string>();
+      // SQLite: one prepared statement per row (no round trip, one statement text); PostgreSQL: one statement.
+      const inserted = deps.db.engine === 'postgres' ? await insertNetworkTokens(trx, rows) : undefined;
+      for (const row of rows) {
+        if (inserted ? inserted.delete(row.id) : await insertNetworkToken(trx, row)) created++;
+        else if (!(await findNetworkToken(trx, row.merchant_id, row.id))) foreign.add(row.id);
+      }
+      return { created, foreign };
+    },
+
+    /** Counts network tokens whose rows a batch transaction committed. */
+    countCreated(n: number): void {
+      for (let i = 0; i < n; i++) deps.metrics?.tokenCreated('network');
     },
 
     /** `GET /cof/v1/async-tokens/:requestId`: the notification's body, plus `requestStatus`. */

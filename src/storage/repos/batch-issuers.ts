@@ -24,10 +24,9 @@ export async function addPending(db: Executor, bin: string, delta: number): Prom
   await db.updateTable('batch_issuers').set((eb) => ({ pending: eb('pending', '+', delta) })).where('bin', '=', bin).execute();
 }
 
-/** Issuers with records waiting or in flight. */
-export async function listBusyIssuers(db: Executor): Promise<string[]> {
-  const rows = await db.selectFrom('batch_issuers').select('bin').where('pending', '>', 0).execute();
-  return rows.map((r) => r.bin);
+/** Issuers with records waiting or in flight, with how many and their learned rate. */
+export async function listBusyIssuers(db: Executor): Promise<Pick<BatchIssuerRow, 'bin' | 'pending' | 'rate'>[]> {
+  return db.selectFrom('batch_issuers').select(['bin', 'pending', 'rate']).where('pending', '>', 0).execute();
 }
 
 /** Moves the issuer's fair-queue clock forward to `vtime` (never back). */
