@@ -30,7 +30,7 @@ const RESTART_FRAMES = 16_384;
 const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 const timer = setInterval(() => {
   try {
-    const { log } = passive.get() as { log: number };
+    const { log } = passive.get();
     if (log > RESTART_FRAMES) db.exec('PRAGMA wal_checkpoint(RESTART)');
   } catch {
     // Busy or closing: the next round tries again.
