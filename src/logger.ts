@@ -41,7 +41,23 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       return fields;
     },
   };
+  if (destination) return pino(options, destination as pino.DestinationStream);
   // stdout through an asynchronous, buffered sonic-boom: one write per few KiB instead of one per
-  // line. The server flushes at shutdown; a crash may lose the last buffer of lines, never a request.
-  return pino(options, (destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  // line — and at least once a second, so a quiet server's lines reach whoever tails them within a
+  // second instead of waiting for 4 KiB of traffic (or the shutdown), and a crash loses at most a
+  // second of lines (never a request).
+  const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const flusher = setInterval(() => {
+    // A write in flight is left alone (sonic-boom goes on with the buffer when it ends).
+    try {
+      stdout.flush();
+    } catch {
+      clearInterval(flusher); // ended (the process is shutting down)
+    }
+  }, LOG_FLUSH_MS);
+  flusher.unref();
+  return pino(options, stdout);
 }
+
+/** The longest a log line waits in the stdout buffer. 1 s. */
+const LOG_FLUSH_MS = 1000;

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CARDS, findPans, rawCard } from './support/cards.ts';
-import { createPgDatabase, ENGINES } from './support/harness.ts';
+import { createPgDatabase, ENGINES, eventually } from './support/harness.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const NODE = process.execPath;
@@ -151,6 +151,10 @@ for (const engine of ENGINES) {
       assert.equal(spec.openapi, '3.1.0');
       assert.ok(spec.paths['/api/tokens']);
       assert.equal((await fetch(`${base}/docs`)).status, 200);
+      // The request log reaches stdout while the server runs (the buffer is flushed every second),
+      // not only once 4 KiB have piled up or at shutdown.
+      const lines = async () => serverOutput.split('\n').filter((l) => l.includes('"route":"/docs"')).length;
+      await eventually(async () => ((await lines()) > 0 ? true : undefined), 5000, 'the /docs request logged while the server runs');
     });
 
     it('stops cleanly on SIGTERM, and no PAN, CVC or private key reached its logs or its database', async () => {
