@@ -3,7 +3,7 @@ import { assertNoPan } from '../domain/card.ts';
 import type { Logger } from 'pino';
 import { decodeCursor, encodeCursor, parseChunk, type ParsedRecord } from '../domain/batch.ts';
 import { TesseraError } from '../domain/errors.ts';
-import type { Db } from '../storage/database.ts';
+import { isUniqueViolation, type Db } from '../storage/database.ts';
 import { addPending, ensureIssuers, findIssuers } from '../storage/repos/batch-issuers.ts';
 import {
   completeBatchIfDone,
@@ -11,7 +11,6 @@ import {
   findBatchById,
   insertBatch,
   insertRecords,
-  isUniqueViolation,
   listBatchBins,
   listResults,
   lockBatch,

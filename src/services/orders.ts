@@ -5,8 +5,7 @@ import { priceItems, statusAfterRefund, toMinor, validateCurrency, type OrderLin
 import { randomPooled } from '../domain/random.ts';
 import { newObjectId, tokenTypeOf, type TokenType } from '../domain/tokens.ts';
 import type { Acquirer } from '../domain/network.ts';
-import type { Db } from '../storage/database.ts';
-import { isUniqueViolation } from '../storage/repos/batches.ts';
+import { isUniqueViolation, type Db } from '../storage/database.ts';
 import { deleteJobByKey, enqueueJob } from '../storage/repos/jobs.ts';
 import { completeRefund, findOrder, findOrderById, findOrderByIdempotencyKey, findRefund, insertOrder, insertRefund, listOrders, lockOrder, settleOrderPaid, settleOrderPayment, startOrderPayment, updateOrder, type OrderRefundRow, type OrderRow } from '../storage/repos/orders.ts';
 import { findPayingToken, useTemporaryToken } from '../storage/repos/tokens.ts';

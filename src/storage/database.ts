@@ -113,6 +113,12 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) || (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message));
 }
 
+/** True when a database error is a unique-key violation (SQLite or PostgreSQL). */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === '23505' || /UNIQUE constraint failed/.test(String(e?.message ?? ''));
+}
+
 /** PostgreSQL refusing text it cannot store (a NUL, an invalid byte sequence): the input's fault, not ours. */
 export function isUnstorableText(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;

@@ -111,12 +111,6 @@ export async function insertRecords(db: Executor, engine: Db['engine'], rows: Ba
   for (; i < rows.length; i++) await db.executeQuery(CompiledQuery.raw(insertText(engine, 1), RECORD_COLUMNS.map((c) => rows[i]![c])));
 }
 
-/** True when a database error is a unique-key violation (SQLite or PostgreSQL). */
-export function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown };
-  return e?.code === '23505' || /UNIQUE constraint failed/.test(String(e?.message ?? ''));
-}
-
 /**
  * Claims up to `limit` due records of one issuer, oldest fair-queue position first, for `workerId`
  * until `leaseUntil`. `FOR UPDATE SKIP LOCKED` on PostgreSQL: processes never claim the same record.
