@@ -17,7 +17,8 @@ export type HoldOutcome = 'held' | 'declined' | 'released' | 'failed';
 
 /** What services report; every method is cheap and synchronous. */
 export interface ServiceMetrics {
-  tokenCreated(kind: TokenKind): void;
+  /** `count` tokens of `kind` created (default one). */
+  tokenCreated(kind: TokenKind, count?: number): void;
   validationHold(outcome: HoldOutcome): void;
   /** One notification attempt (1 = first) and what came of it. */
   notificationAttempt(outcome: 'delivered' | 'retry' | 'dead', attempt: number): void;
@@ -118,7 +119,7 @@ export function createMetrics(options: MetricsOptions) {
   queueGauge('tessera_job_queue_oldest_age_seconds', 'How long the oldest due pending job has waited past its run time, by task (0 when none is waiting).', (s) => s.oldestAgeS, false);
 
   const service: ServiceMetrics = {
-    tokenCreated: (kind) => tokens.inc({ kind }),
+    tokenCreated: (kind, count = 1) => tokens.inc({ kind }, count),
     validationHold: (outcome) => holds.inc({ outcome }),
     notificationAttempt: (outcome, attempt) => notifications.inc({ outcome, attempt: String(attempt) }),
     issuerCall(bin, admitted) {
