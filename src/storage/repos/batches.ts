@@ -1,6 +1,7 @@
 import { CompiledQuery, sql, type Updateable } from 'kysely';
 import type { Db } from '../database.ts';
 import type { BatchBinsTable, BatchesTable, BatchRecordsTable } from '../schema.ts';
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 
 export type BatchRow = BatchesTable;
@@ -136,8 +137,15 @@ export async function claimRecords(db: Db, bin: string, limit: number, workerId:
 
 export type RecordResult = Pick<BatchRecordRow, 'id' | 'status' | 'token_id' | 'token_status' | 'error_code' | 'message'>;
 
-const FINISH_SQLITE =
-  'update "batch_records" set "status" = ?, "token_id" = ?, "token_status" = ?, "error_code" = ?, "message" = ?, "done_at" = ?, "card_ct" = null, "lease_until" = null where "id" = ? and "status" = \'INFLIGHT\'';
+// One record's result, only while it is still in flight (and its card erased): built once (see `compiledOnce`).
+const finishOne = compiledOnce(
+  (db: Executor, status: string, tokenId: string | null, tokenStatus: string | null, errorCode: string | null, message: string | null, doneAt: number, id: string) =>
+    db
+      .updateTable('batch_records')
+      .set({ status, token_id: tokenId, token_status: tokenStatus, error_code: errorCode, message, done_at: doneAt, card_ct: null, lease_until: null })
+      .where('id', '=', id)
+      .where('status', '=', 'INFLIGHT'),
+);
 
 /**
  * Writes records' results, each only if no one else did (the record is still in flight); erases
@@ -149,7 +157,7 @@ export async function finishRecords(db: Executor, engine: Db['engine'], results:
   if (results.length === 0) return written;
   if (engine === 'sqlite') {
     for (const r of results) {
-      const out = await db.executeQuery(CompiledQuery.raw(FINISH_SQLITE, [r.status, r.token_id, r.token_status, r.error_code, r.message, doneAt, r.id]));
+      const out = await finishOne(engine, db, r.status, r.token_id, r.token_status, r.error_code, r.message, doneAt, r.id);
       if (Number(out.numAffectedRows ?? 0) > 0) written.add(r.id);
     }
     return written;
