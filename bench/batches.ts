@@ -15,7 +15,7 @@
 // server (e.g. --cpu-prof; a heap flag there replaces `tessera serve`'s own heap defaults, see
 // docs/configuration.md "Memory"). Only 127.0.0.1 is used.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,7 @@ import type { BatchView } from '../src/services/batches.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { BINS, cardOf, skewedRecords } from '../test/support/batches.ts';
+import { processCpuMs, processMemoryMb } from './processes.ts';
 
 const NODE = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url));
 const TESSERA = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
@@ -117,11 +118,8 @@ async function startRun(extraEnv: Record<string, string>): Promise<Run> {
     auth: { authorization: `APIKEY ${merchant.privateKey}` },
     merchantId: merchant.id,
     server,
-    rssMb: (field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024,
-    cpuMs: () => {
-      const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, in USER_HZ (100)
-    },
+    rssMb: (field) => processMemoryMb(server.pid!, field),
+    cpuMs: () => processCpuMs(server.pid!),
     encrypt: (payload) => new CompactEncrypt(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: jwk.kid! }).encrypt(key),
     async stop() {
       if (server.exitCode === null) {

@@ -19,7 +19,7 @@
 // Only 127.0.0.1 is used.
 import { spawn } from 'node:child_process';
 import { createSign, KeyObject, randomUUID } from 'node:crypto';
-import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
@@ -32,6 +32,7 @@ import { CompactEncrypt, SignJWT, compactDecrypt, exportJWK, generateKeyPair, im
 import { createPrivateKey, type JsonWebKey as NodeJsonWebKey } from 'node:crypto';
 import { JwePool, defaultJwePoolSize } from '../src/vault/jwe-pool.ts';
 import { buildDeps } from '../src/deps.ts';
+import { processCpuMs, processMemoryMb } from './processes.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { canonicalize } from '../src/domain/jcs.ts';
@@ -151,13 +152,10 @@ try {
     if (i > 200) throw new Error('the server did not start');
     await new Promise((r) => setTimeout(r, 50));
   }
-  const rssMb = (field: 'VmHWM' | 'VmRSS') => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  const rssMb = (field: 'VmHWM' | 'VmRSS') => processMemoryMb(server.pid!, field);
   const idleMb = rssMb('VmRSS');
   /** The server's CPU time so far (user + system, all threads), in seconds. */
-  const cpuS = () => {
-    const fields = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  };
+  const cpuS = () => processCpuMs(server.pid!) / 1000;
   const cpu0 = cpuS();
 
   const now = Math.floor(Date.now() / 1000);

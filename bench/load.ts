@@ -8,6 +8,7 @@
 // requests wait that long. That is real, and reported (`admittedS`), but it is connection set-up,
 // not the steady-state throughput and latency the targets are about.
 import { readFileSync } from 'node:fs';
+import { processCpuMs } from './processes.ts';
 import autocannon from 'autocannon';
 
 /** What every request of a run sends. */
@@ -60,10 +61,7 @@ const ADMISSION_GRACE_S = 10;
 /** user + system CPU seconds of a process, from /proc (clock ticks are 100 Hz on Linux). */
 function cpuSeconds(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return processCpuMs(pid) / 1000;
   } catch {
     return Number.NaN;
   }

@@ -9,7 +9,7 @@
 // 3. Webhook fan-out: N webhooks subscribed to `orders.create`; M unpaid orders are created, and
 //    every signed delivery is counted at a local node:http receiver; rate = deliveries / (last − first arrival).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { freePort } from './processes.ts';
+import { freePort, processCpuMs } from './processes.ts';
 
 const NODE = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url));
 const TESSERA = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
@@ -97,11 +97,6 @@ async function permanentToken(url: string, jwt: string, number: string, cvc: str
   throw new Error('the validation hold was not released');
 }
 
-/** The server's CPU time so far (user + system), in ms: a cost per order that does not depend on how busy the machine is. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
 
 async function load(url: string, jwt: string, token: string, label: string, pid: number): Promise<number> {
   const request = {
@@ -111,9 +106,9 @@ async function load(url: string, jwt: string, token: string, label: string, pid:
     body: JSON.stringify({ currency: 'MXN', items: [{ name: 'Coffee', quantity: 2, price: 150.5 }], token }),
   };
   await autocannon({ ...request, connections: CONNECTIONS, duration: 2 }); // warm-up
-  const cpu0 = cpuMs(pid);
+  const cpu0 = processCpuMs(pid);
   const r = await autocannon({ ...request, connections: CONNECTIONS, duration: DURATION_S });
-  const cpuPerOrderUs = ((cpuMs(pid) - cpu0) * 1000) / Math.max(1, r['2xx']);
+  const cpuPerOrderUs = ((processCpuMs(pid) - cpu0) * 1000) / Math.max(1, r['2xx']);
   const rps = r['2xx'] / r.duration;
   console.log(
     `POST /api/orders (${label}): ${rps.toFixed(0)} orders/s (2xx ${r['2xx']}, non-2xx ${r.non2xx}, errors ${r.errors}), p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ${CONNECTIONS} connections, ${DURATION_S} s (target ≥ 2000/s); server CPU ${cpuPerOrderUs.toFixed(0)} µs per order`,

@@ -28,10 +28,20 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-/** A process's CPU time so far (user + system, from /proc), in ms: a cost per operation that does not depend on how busy the machine is. */
+/**
+ * A process's CPU time so far (user + system, all threads, from /proc; clock ticks are 100 Hz on
+ * Linux), in ms: a cost per operation that depends far less on how busy the machine is than a rate.
+ */
 export function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The fields after the parenthesised command name (which may itself hold ") "): utime, stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** A process's resident memory from /proc, in MB: `VmRSS` now, or `VmHWM` its peak. */
+export function processMemoryMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 }
 
 export async function freePort(): Promise<number> {
