@@ -100,6 +100,7 @@ export class SandboxTsp implements TokenServiceProvider {
   /** KeyObjects made once: Node builds one per call from a raw Buffer key, which costs ~20 µs each. */
   readonly #key: KeyObject;
   readonly #parKey: KeyObject;
+  readonly #arts = new Map<string, string>();
 
   constructor(db: Db, opts: SandboxTspOptions) {
     this.#db = db;
@@ -369,9 +370,21 @@ export class SandboxTsp implements TokenServiceProvider {
       tokenExpiryDate: row.token_expiry,
       cardExpiryDate: row.card_expiry,
       par: row.par,
-      cardArtIds: [`art-${row.network.toLowerCase()}-${this.#mac(`art|${row.bin}`).slice(0, 12)}`],
+      cardArtIds: [this.#cardArt(row.network, row.bin)],
       issuer: { name: `Sandbox Issuer ${row.bin}`, bin: row.bin },
     };
+  }
+
+  /** A card art id per network and issuer BIN: a MAC, made once per BIN (it is part of every token answer). */
+  #cardArt(network: string, bin: string): string {
+    const key = `${network}|${bin}`;
+    let art = this.#arts.get(key);
+    if (art === undefined) {
+      art = `art-${network.toLowerCase()}-${this.#mac(`art|${bin}`).slice(0, 12)}`;
+      if (this.#arts.size >= 10_000) this.#arts.clear();
+      this.#arts.set(key, art);
+    }
+    return art;
   }
 
   #mac(value: string): string {
