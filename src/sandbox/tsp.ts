@@ -128,17 +128,9 @@ export class SandboxTsp implements TokenServiceProvider {
     if (scenario.kind === 'decline' && PROVISION_DECLINES.has(scenario.reason)) return { ok: false, decline: scenario.reason };
 
     const k = this.#db.relaxed; // simulator state: see Db.relaxed
-    // The same request id again (the requestor retrying after a crash): the token it already got.
-    const repeated = req.requestId ? await findSandboxTokenByRequestId(this.#db.engine, k, req.requestId) : undefined;
-    if (repeated) return { ok: true, token: this.#info(repeated), reused: true };
     const requestorKey = this.#requestorKey(req);
-    if (requestorKey) {
-      const existing = await findSandboxTokenByRequestorKey(this.#db.engine, k, requestorKey);
-      if (existing && existing.status !== 'DELETED') return { ok: true, token: this.#info(existing), reused: true };
-      // A deleted token is never handed out again: free its identity for a new one.
-      if (existing) await updateSandboxToken(k, existing.id, { requestor_key: null });
-    }
     const now = this.#opts.now();
+    // A new token is tried first (one statement: most requests are new); a unique key it hits says why not.
     for (let tries = 0; tries < 5; tries++) {
       const row = this.#newToken(req, requestorKey, now);
       if (await insertSandboxToken(this.#db.engine, k, row)) {
@@ -152,12 +144,15 @@ export class SandboxTsp implements TokenServiceProvider {
         }
         return { ok: true, token: this.#info(row), reused: false };
       }
+      // The same request id again (the requestor retrying after a crash): the token it already got.
       const sameRequest = req.requestId ? await findSandboxTokenByRequestId(this.#db.engine, k, req.requestId) : undefined;
       if (sameRequest) return { ok: true, token: this.#info(sameRequest), reused: true };
       if (requestorKey) {
-        // A concurrent identical request won the identity: hand back its token.
-        const winner = await findSandboxTokenByRequestorKey(this.#db.engine, k, requestorKey);
-        if (winner && winner.status !== 'DELETED') return { ok: true, token: this.#info(winner), reused: true };
+        // The card already has its token at this requestor (Visa, Amex), or a concurrent identical request won it.
+        const holder = await findSandboxTokenByRequestorKey(this.#db.engine, k, requestorKey);
+        if (holder && holder.status !== 'DELETED') return { ok: true, token: this.#info(holder), reused: true };
+        // A deleted token is never handed out again: free its identity for a new one.
+        if (holder) await updateSandboxToken(k, holder.id, { requestor_key: null });
       }
       // Otherwise the random token PAN collided with another: draw again.
     }
