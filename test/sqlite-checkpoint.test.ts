@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kysely, sql } from 'kysely';
@@ -62,6 +63,28 @@ describe('SQLite WAL restarts under sustained writes', () => {
       assert.ok(slowest < 1500, `a write waited ${slowest.toFixed(0)} ms`);
     } finally {
       await db.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SQLite store and process exit', () => {
+  it('lets a process that ends without closing the store exit (the checkpointer thread does not hold it)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-wal-'));
+    try {
+      const dialect = new URL('../src/storage/node-sqlite-dialect.ts', import.meta.url).href;
+      // As a CLI command that fails: a query, an exit code, no destroy().
+      const script = join(dir, 'ends-without-close.mjs');
+      writeFileSync(
+        script,
+        `import { Kysely, sql } from '${import.meta.resolve('kysely')}'; import { nodeSqliteDialect } from '${dialect}';
+        const db = new Kysely({ dialect: nodeSqliteDialect(${JSON.stringify(join(dir, 'x.db'))}) });
+        await sql\`select 1\`.execute(db); process.exitCode = 3;`,
+      );
+      const res = spawnSync(process.execPath, [script], { timeout: 15_000, encoding: 'utf8' });
+      assert.equal(res.error, undefined, 'the process exited on its own');
+      assert.equal(res.status, 3, res.stderr);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -43,6 +43,8 @@ class CachedDatabase implements SqliteDatabase {
   /** The checkpointer thread's messages ('drain', 'resume': see `sqlite-checkpointer.ts`). */
   onCheckpointer(listener: (message: unknown) => void): void {
     this.#checkpointer?.on('message', listener);
+    // Listening refs the thread's port again: unref it, or a process that ends without closing the store never exits.
+    this.#checkpointer?.unref();
   }
 
   tellCheckpointer(message: string): void {
