@@ -18,7 +18,7 @@ import {
 } from '../domain/network.ts';
 import type { Db } from '../storage/database.ts';
 import { enqueueJob } from '../storage/repos/jobs.ts';
-import { insertSandboxAuthorization } from '../storage/repos/sandbox-authorizations.ts';
+import { findSandboxAuthorizationByReference, insertSandboxAuthorization } from '../storage/repos/sandbox-authorizations.ts';
 import {
   findSandboxCryptogram,
   findSandboxToken,
@@ -60,6 +60,18 @@ export interface SandboxTspOptions {
   cryptogramTtlMs?: number;
   /** Told of every call to an issuer (BIN) and whether its rate cap admitted it (metrics). Default none. */
   onIssuerCall?: (bin: string, admitted: boolean) => void;
+}
+
+/** A payment with a network token as the network receives it: the token PAN and a cryptogram the TSP issued. */
+export interface TokenAuthorizationRequest {
+  merchantId: string;
+  tokenPan: string;
+  /** `MMYY`. */
+  tokenExpiryDate: string;
+  cryptogram: string;
+  /** Minor units. */
+  amount: number;
+  currency: string;
 }
 
 /** The sandbox acquirer's answer to a network-token authorization. */
@@ -225,16 +237,30 @@ export class SandboxTsp implements TokenServiceProvider {
   /**
    * The network's side of a payment with a token: the cryptogram must be one this TSP issued for
    * this token and merchant, unused and unexpired; then the issuer decides on the funding card.
+   * The authorization is recorded under `cof:<cryptogram id>` and left to be captured.
    */
-  async authorize(req: {
-    merchantId: string;
-    tokenPan: string;
-    tokenExpiryDate: string;
-    cryptogram: string;
-    amount: number;
-    currency: string;
-  }): Promise<TokenAuthorizationResult> {
+  async authorize(req: TokenAuthorizationRequest): Promise<TokenAuthorizationResult> {
     await this.#delay();
+    return this.#authorize(req, undefined);
+  }
+
+  /**
+   * A sale with a token: `authorize`, captured at once and recorded under the caller's `reference`
+   * (one per reference: a retry gets what the first call got), as `Acquirer.sale` is for a PAN. A
+   * token-level refusal (unknown token, bad cryptogram) records nothing, so the reference stays
+   * free for a payment with the PAN. The latency is split around the recording, as a round trip is:
+   * an answer lost on its way back leaves a record under `reference` that the order reconciler finds.
+   */
+  async sale(req: TokenAuthorizationRequest & { reference: string }): Promise<TokenAuthorizationResult> {
+    const ms = this.#opts.latency?.() ?? 0;
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms / 2));
+    const result = await this.#authorize(req, req.reference);
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms / 2));
+    return result;
+  }
+
+  /** `reference` undefined: an authorization under `cof:<cryptogram id>`; else a sale under `reference`. */
+  async #authorize(req: TokenAuthorizationRequest, reference: string | undefined): Promise<TokenAuthorizationResult> {
     const k = this.#db.kysely;
     const declined = (reason: string): TokenAuthorizationResult => ({ status: 'declined', reason, authorizationId: null });
     const token = await findSandboxTokenByTokenPan(k, this.#mac(`token-pan|${req.tokenPan}`));
@@ -250,21 +276,27 @@ export class SandboxTsp implements TokenServiceProvider {
     const card = this.#card(token);
     const scenario = scenarioOf(card.pan);
     const reason = scenario.kind === 'decline' ? scenario.reason : null;
-    const id = `auth_${randomUUID().replaceAll('-', '')}`;
-    await insertSandboxAuthorization(this.#db.engine, k, {
-      id,
+    const capture = reference !== undefined;
+    const row = {
+      id: `auth_${randomUUID().replaceAll('-', '')}`,
       merchant_id: req.merchantId,
-      reference: `cof:${crypto.id}`,
+      reference: reference ?? `cof:${crypto.id}`,
       card_fingerprint: token.pan_fingerprint,
       amount: req.amount,
       currency: req.currency,
-      captured_amount: 0,
-      status: reason ? 'declined' : 'authorized',
+      captured_amount: capture && !reason ? req.amount : 0,
+      status: reason ? 'declined' : capture ? 'captured' : 'authorized',
       decline_reason: reason,
       created_at: now,
       updated_at: now,
-    });
-    return { status: reason ? 'declined' : 'approved', reason, authorizationId: id };
+    };
+    if (!(await insertSandboxAuthorization(this.#db.engine, k, row))) {
+      // The reference was taken (a retried sale): what the first call got.
+      const first = await findSandboxAuthorizationByReference(k, req.merchantId, row.reference);
+      if (!first) throw new Error('the authorization of this reference vanished');
+      return { status: first.status === 'declined' ? 'declined' : 'approved', reason: first.decline_reason, authorizationId: first.id };
+    }
+    return { status: reason ? 'declined' : 'approved', reason, authorizationId: row.id };
   }
 
   /**
