@@ -20,7 +20,7 @@ import type { Db } from '../storage/database.ts';
 import { enqueueJob } from '../storage/repos/jobs.ts';
 import { findSandboxAuthorizationByReference, insertSandboxAuthorization } from '../storage/repos/sandbox-authorizations.ts';
 import {
-  findSandboxCryptogram,
+  findSandboxCryptogramWithToken,
   findSandboxToken,
   findSandboxTokenByRequestId,
   findSandboxTokenByRequestorKey,
@@ -33,6 +33,7 @@ import {
   type SandboxTspTokenRow,
 } from '../storage/repos/sandbox-tsp.ts';
 import { VaultIntegrityError } from '../vault/cipher.ts';
+import { randomPooled } from '../domain/random.ts';
 import { scenarioOf, withCheckDigit } from './test-cards.ts';
 import { createIssuerMeter, type IssuerMeter } from './issuer-meter.ts';
 
@@ -175,14 +176,14 @@ export class SandboxTsp implements TokenServiceProvider {
   }
 
   async getTokenStatus(merchantId: string, tokenRef: string): Promise<NetworkTokenInfo | undefined> {
-    const row = await findSandboxToken(this.#db.kysely, tokenRef);
+    const row = await findSandboxToken(this.#db.engine, this.#db.kysely, tokenRef);
     return row && row.merchant_id === merchantId ? this.#info(row) : undefined;
   }
 
   async changeState(merchantId: string, tokenRef: string, action: LifecycleAction): Promise<LifecycleResult> {
     await this.#delay();
     const k = this.#db.kysely;
-    const row = await findSandboxToken(k, tokenRef);
+    const row = await findSandboxToken(this.#db.engine, k, tokenRef);
     if (!row || row.merchant_id !== merchantId) return { ok: false, reason: 'not_found', message: 'No such token.' };
     const status = row.status as NetworkTokenStatus;
     const unchanged = (): LifecycleResult => ({ ok: true, token: this.#info(row), changed: false });
@@ -211,19 +212,18 @@ export class SandboxTsp implements TokenServiceProvider {
   async createCryptogram(req: CryptogramRequest): Promise<CryptogramResult> {
     await this.#delay();
     const k = this.#db.kysely;
-    const row = await findSandboxToken(k, req.tokenRef);
+    const row = await findSandboxToken(this.#db.engine, k, req.tokenRef);
     if (!row || row.merchant_id !== req.merchantId) return { ok: false, reason: 'not_found', message: 'No such token.' };
     if (row.status !== 'ACTIVE') return { ok: false, reason: 'invalid_state', message: `The token is ${row.status.toLowerCase()}.` };
     const now = this.#opts.now();
-    const cryptogram = randomBytes(20).toString('base64');
+    const cryptogram = randomPooled(20).toString('base64');
     const expiresAt = now + (this.#opts.cryptogramTtlMs ?? 15 * 60_000);
-    await insertSandboxCryptogram(k, {
+    await insertSandboxCryptogram(this.#db.engine, k, {
       id: randomUUID(),
       token_id: row.id,
       merchant_id: row.merchant_id,
       cryptogram_hash: this.#mac(`cryptogram|${cryptogram}`),
       expires_at: expiresAt,
-      used_at: null,
       created_at: now,
     });
     const tokenPan = this.#open(row.token_pan_ct, `sandbox-token-pan:${row.id}`);
@@ -263,14 +263,19 @@ export class SandboxTsp implements TokenServiceProvider {
   async #authorize(req: TokenAuthorizationRequest, reference: string | undefined): Promise<TokenAuthorizationResult> {
     const k = this.#db.kysely;
     const declined = (reason: string): TokenAuthorizationResult => ({ status: 'declined', reason, authorizationId: null });
-    const token = await findSandboxTokenByTokenPan(k, this.#mac(`token-pan|${req.tokenPan}`));
-    if (!token || token.merchant_id !== req.merchantId) return declined('invalid_token');
-    const crypto = await findSandboxCryptogram(k, this.#mac(`cryptogram|${req.cryptogram}`));
-    if (!crypto || crypto.token_id !== token.id) return declined('invalid_cryptogram');
+    const tokenPanMac = this.#mac(`token-pan|${req.tokenPan}`);
+    // The cryptogram with its token in one read; when they do not match this token PAN and
+    // merchant (rare), the token PAN's own token says which refusal it is.
+    const found = await findSandboxCryptogramWithToken(this.#db.engine, k, this.#mac(`cryptogram|${req.cryptogram}`));
+    if (!found || found.token.token_pan_fingerprint !== tokenPanMac || found.token.merchant_id !== req.merchantId) {
+      const token = await findSandboxTokenByTokenPan(k, tokenPanMac);
+      return declined(!token || token.merchant_id !== req.merchantId ? 'invalid_token' : 'invalid_cryptogram');
+    }
+    const { cryptogram: crypto, token } = found;
     const now = this.#opts.now();
     if (crypto.used_at !== null) return declined('cryptogram_replayed');
     if (crypto.expires_at <= now) return declined('cryptogram_expired');
-    if (!(await useSandboxCryptogram(k, crypto.id, now))) return declined('cryptogram_replayed');
+    if (!(await useSandboxCryptogram(this.#db.engine, k, crypto.id, now))) return declined('cryptogram_replayed');
     if (token.status !== 'ACTIVE') return declined('token_inactive');
     if (token.token_expiry !== req.tokenExpiryDate) return declined('invalid_expiry');
     const card = this.#card(token);
@@ -327,7 +332,7 @@ export class SandboxTsp implements TokenServiceProvider {
   async handleEvent(payload: unknown): Promise<void> {
     const { tokenRef, reason, apply } = payload as { tokenRef: string; reason: string; apply?: 'issuer_suspend' };
     const k = this.#db.kysely;
-    let row = await findSandboxToken(k, tokenRef);
+    let row = await findSandboxToken(this.#db.engine, k, tokenRef);
     if (!row) return;
     if (apply === 'issuer_suspend' && row.status === 'ACTIVE') {
       const patch = { status: 'SUSPENDED', suspended_by: 'issuer', updated_at: this.#opts.now() };

@@ -1,5 +1,7 @@
 import type { Updateable } from 'kysely';
 import type { SandboxCryptogramsTable, SandboxTspTokensTable } from '../schema.ts';
+import type { Engine } from '../database.ts';
+import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 
 export type SandboxTspTokenRow = SandboxTspTokensTable;
@@ -24,8 +26,12 @@ export async function findSandboxTokenByRequestId(db: Executor, requestId: strin
   return db.selectFrom('sandbox_tsp_tokens').selectAll().where('request_id', '=', requestId).executeTakeFirst();
 }
 
-export async function findSandboxToken(db: Executor, id: string): Promise<SandboxTspTokenRow | undefined> {
-  return db.selectFrom('sandbox_tsp_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+// The statements of a payment with a network token (a cryptogram issued, then checked and used
+// once) are on the path of every such order: built once (see `compiledOnce`).
+const tokenQuery = compiledOnce((db: Executor, id: string) => db.selectFrom('sandbox_tsp_tokens').selectAll().where('id', '=', id));
+
+export async function findSandboxToken(engine: Engine, db: Executor, id: string): Promise<SandboxTspTokenRow | undefined> {
+  return (await tokenQuery(engine, db, id)).rows[0];
 }
 
 export async function findSandboxTokenByTokenPan(db: Executor, fingerprint: string): Promise<SandboxTspTokenRow | undefined> {
@@ -40,22 +46,42 @@ export async function updateSandboxToken(db: Executor, id: string, patch: Update
   await db.updateTable('sandbox_tsp_tokens').set(patch).where('id', '=', id).execute();
 }
 
-export async function insertSandboxCryptogram(db: Executor, row: SandboxCryptogramRow): Promise<void> {
-  await db.insertInto('sandbox_cryptograms').values(row).execute();
+const insertCryptogramQuery = compiledOnce((db: Executor, id: string, tokenId: string, merchantId: string, hash: string, expiresAt: number, createdAt: number) =>
+  db.insertInto('sandbox_cryptograms').values({ id, token_id: tokenId, merchant_id: merchantId, cryptogram_hash: hash, expires_at: expiresAt, used_at: null, created_at: createdAt }),
+);
+
+/** A new cryptogram (unused). */
+export async function insertSandboxCryptogram(engine: Engine, db: Executor, row: Omit<SandboxCryptogramRow, 'used_at'>): Promise<void> {
+  await insertCryptogramQuery(engine, db, row.id, row.token_id, row.merchant_id, row.cryptogram_hash, row.expires_at, row.created_at);
 }
 
-export async function findSandboxCryptogram(db: Executor, hash: string): Promise<SandboxCryptogramRow | undefined> {
-  return db.selectFrom('sandbox_cryptograms').selectAll().where('cryptogram_hash', '=', hash).executeTakeFirst();
+const cryptogramWithTokenQuery = compiledOnce((db: Executor, hash: string) =>
+  db
+    .selectFrom('sandbox_cryptograms as c')
+    .innerJoin('sandbox_tsp_tokens as t', 't.id', 'c.token_id')
+    .selectAll('t')
+    .select(['c.id as cryptogram_id', 'c.expires_at as cryptogram_expires_at', 'c.used_at as cryptogram_used_at'])
+    .where('c.cryptogram_hash', '=', hash),
+);
+
+/** A cryptogram (by its hash) with the token it was issued for, in one read. */
+export async function findSandboxCryptogramWithToken(
+  engine: Engine,
+  db: Executor,
+  hash: string,
+): Promise<{ cryptogram: Pick<SandboxCryptogramRow, 'id' | 'token_id' | 'expires_at' | 'used_at'>; token: SandboxTspTokenRow } | undefined> {
+  const row = (await cryptogramWithTokenQuery(engine, db, hash)).rows[0];
+  if (!row) return undefined;
+  const { cryptogram_id, cryptogram_expires_at, cryptogram_used_at, ...token } = row;
+  return { cryptogram: { id: cryptogram_id, token_id: token.id, expires_at: cryptogram_expires_at, used_at: cryptogram_used_at }, token };
 }
+
+const useCryptogramQuery = compiledOnce((db: Executor, id: string, now: number) =>
+  db.updateTable('sandbox_cryptograms').set({ used_at: now }).where('id', '=', id).where('used_at', 'is', null).where('expires_at', '>', now),
+);
 
 /** Marks a cryptogram used, once: false when it was already used (a replay) or has expired. */
-export async function useSandboxCryptogram(db: Executor, id: string, now: number): Promise<boolean> {
-  const result = await db
-    .updateTable('sandbox_cryptograms')
-    .set({ used_at: now })
-    .where('id', '=', id)
-    .where('used_at', 'is', null)
-    .where('expires_at', '>', now)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+export async function useSandboxCryptogram(engine: Engine, db: Executor, id: string, now: number): Promise<boolean> {
+  const result = await useCryptogramQuery(engine, db, id, now);
+  return Number(result.numAffectedRows ?? 0) > 0;
 }
