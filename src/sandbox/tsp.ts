@@ -20,6 +20,7 @@ import type { Db } from '../storage/database.ts';
 import { enqueueJob } from '../storage/repos/jobs.ts';
 import { findSandboxAuthorizationByReference, insertSandboxAuthorization } from '../storage/repos/sandbox-authorizations.ts';
 import {
+  findIssuingSandboxToken,
   findSandboxCryptogramWithToken,
   findSandboxToken,
   findSandboxTokenByRequestId,
@@ -176,14 +177,14 @@ export class SandboxTsp implements TokenServiceProvider {
   }
 
   async getTokenStatus(merchantId: string, tokenRef: string): Promise<NetworkTokenInfo | undefined> {
-    const row = await findSandboxToken(this.#db.engine, this.#db.kysely, tokenRef);
+    const row = await findSandboxToken(this.#db.kysely, tokenRef);
     return row && row.merchant_id === merchantId ? this.#info(row) : undefined;
   }
 
   async changeState(merchantId: string, tokenRef: string, action: LifecycleAction): Promise<LifecycleResult> {
     await this.#delay();
     const k = this.#db.kysely;
-    const row = await findSandboxToken(this.#db.engine, k, tokenRef);
+    const row = await findSandboxToken(k, tokenRef);
     if (!row || row.merchant_id !== merchantId) return { ok: false, reason: 'not_found', message: 'No such token.' };
     const status = row.status as NetworkTokenStatus;
     const unchanged = (): LifecycleResult => ({ ok: true, token: this.#info(row), changed: false });
@@ -212,7 +213,7 @@ export class SandboxTsp implements TokenServiceProvider {
   async createCryptogram(req: CryptogramRequest): Promise<CryptogramResult> {
     await this.#delay();
     const k = this.#db.kysely;
-    const row = await findSandboxToken(this.#db.engine, k, req.tokenRef);
+    const row = await findIssuingSandboxToken(this.#db.engine, k, req.tokenRef);
     if (!row || row.merchant_id !== req.merchantId) return { ok: false, reason: 'not_found', message: 'No such token.' };
     if (row.status !== 'ACTIVE') return { ok: false, reason: 'invalid_state', message: `The token is ${row.status.toLowerCase()}.` };
     const now = this.#opts.now();
@@ -332,7 +333,7 @@ export class SandboxTsp implements TokenServiceProvider {
   async handleEvent(payload: unknown): Promise<void> {
     const { tokenRef, reason, apply } = payload as { tokenRef: string; reason: string; apply?: 'issuer_suspend' };
     const k = this.#db.kysely;
-    let row = await findSandboxToken(this.#db.engine, k, tokenRef);
+    let row = await findSandboxToken(k, tokenRef);
     if (!row) return;
     if (apply === 'issuer_suspend' && row.status === 'ACTIVE') {
       const patch = { status: 'SUSPENDED', suspended_by: 'issuer', updated_at: this.#opts.now() };
@@ -381,7 +382,7 @@ export class SandboxTsp implements TokenServiceProvider {
     };
   }
 
-  #card(row: SandboxTspTokenRow): Card {
+  #card(row: Pick<SandboxTspTokenRow, 'id' | 'card_ct'>): Card {
     const [pan, expMonth, expYear] = JSON.parse(this.#open(row.card_ct, `sandbox-card:${row.id}`)) as string[];
     return { pan: pan ?? '', expMonth: expMonth ?? '', expYear: expYear ?? '', name: '' };
   }

@@ -26,12 +26,22 @@ export async function findSandboxTokenByRequestId(db: Executor, requestId: strin
   return db.selectFrom('sandbox_tsp_tokens').selectAll().where('request_id', '=', requestId).executeTakeFirst();
 }
 
-// The statements of a payment with a network token (a cryptogram issued, then checked and used
-// once) are on the path of every such order: built once (see `compiledOnce`).
-const tokenQuery = compiledOnce((db: Executor, id: string) => db.selectFrom('sandbox_tsp_tokens').selectAll().where('id', '=', id));
+export async function findSandboxToken(db: Executor, id: string): Promise<SandboxTspTokenRow | undefined> {
+  return db.selectFrom('sandbox_tsp_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+}
 
-export async function findSandboxToken(engine: Engine, db: Executor, id: string): Promise<SandboxTspTokenRow | undefined> {
-  return (await tokenQuery(engine, db, id)).rows[0];
+// The statements of a payment with a network token (a cryptogram issued, then checked and used
+// once) are on the path of every such order: built once (see `compiledOnce`), and they read only
+// the columns they use (a token row's other ciphertexts are long strings to copy out).
+const ISSUING_COLUMNS = ['id', 'merchant_id', 'network', 'status', 'token_pan_ct', 'token_expiry'] as const;
+/** What issuing a cryptogram reads of a token. */
+export type IssuingTokenRow = Pick<SandboxTspTokenRow, (typeof ISSUING_COLUMNS)[number]>;
+
+const issuingTokenQuery = compiledOnce((db: Executor, id: string) => db.selectFrom('sandbox_tsp_tokens').select(ISSUING_COLUMNS).where('id', '=', id));
+
+/** `findSandboxToken`, with only what issuing a cryptogram needs. */
+export async function findIssuingSandboxToken(engine: Engine, db: Executor, id: string): Promise<IssuingTokenRow | undefined> {
+  return (await issuingTokenQuery(engine, db, id)).rows[0];
 }
 
 export async function findSandboxTokenByTokenPan(db: Executor, fingerprint: string): Promise<SandboxTspTokenRow | undefined> {
@@ -55,11 +65,15 @@ export async function insertSandboxCryptogram(engine: Engine, db: Executor, row:
   await insertCryptogramQuery(engine, db, row.id, row.token_id, row.merchant_id, row.cryptogram_hash, row.expires_at, row.created_at);
 }
 
+const AUTHORIZING_COLUMNS = ['id', 'merchant_id', 'status', 'token_expiry', 'token_pan_fingerprint', 'pan_fingerprint', 'card_ct'] as const;
+/** What checking a payment with a token reads of it. */
+export type AuthorizingTokenRow = Pick<SandboxTspTokenRow, (typeof AUTHORIZING_COLUMNS)[number]>;
+
 const cryptogramWithTokenQuery = compiledOnce((db: Executor, hash: string) =>
   db
     .selectFrom('sandbox_cryptograms as c')
     .innerJoin('sandbox_tsp_tokens as t', 't.id', 'c.token_id')
-    .selectAll('t')
+    .select(AUTHORIZING_COLUMNS.map((c) => `t.${c}` as const))
     .select(['c.id as cryptogram_id', 'c.expires_at as cryptogram_expires_at', 'c.used_at as cryptogram_used_at'])
     .where('c.cryptogram_hash', '=', hash),
 );
@@ -69,11 +83,10 @@ export async function findSandboxCryptogramWithToken(
   engine: Engine,
   db: Executor,
   hash: string,
-): Promise<{ cryptogram: Pick<SandboxCryptogramRow, 'id' | 'token_id' | 'expires_at' | 'used_at'>; token: SandboxTspTokenRow } | undefined> {
+): Promise<{ cryptogram: Pick<SandboxCryptogramRow, 'id' | 'token_id' | 'expires_at' | 'used_at'>; token: AuthorizingTokenRow } | undefined> {
   const row = (await cryptogramWithTokenQuery(engine, db, hash)).rows[0];
-  if (!row) return undefined;
-  const { cryptogram_id, cryptogram_expires_at, cryptogram_used_at, ...token } = row;
-  return { cryptogram: { id: cryptogram_id, token_id: token.id, expires_at: cryptogram_expires_at, used_at: cryptogram_used_at }, token };
+  // The token is the row itself (its three cryptogram_* columns ride along unread): no copy of it.
+  return row && { cryptogram: { id: row.cryptogram_id, token_id: row.id, expires_at: row.cryptogram_expires_at, used_at: row.cryptogram_used_at }, token: row };
 }
 
 const useCryptogramQuery = compiledOnce((db: Executor, id: string, now: number) =>
