@@ -17,6 +17,7 @@ import {
   type TokenServiceProvider,
 } from '../domain/network.ts';
 import type { Db } from '../storage/database.ts';
+import type { Executor } from '../storage/repos/executor.ts';
 import { enqueueJob } from '../storage/repos/jobs.ts';
 import { findSandboxAuthorizationByReference, insertSandboxAuthorization } from '../storage/repos/sandbox-authorizations.ts';
 import {
@@ -276,11 +277,7 @@ export class SandboxTsp implements TokenServiceProvider {
     const now = this.#opts.now();
     if (crypto.used_at !== null) return declined('cryptogram_replayed');
     if (crypto.expires_at <= now) return declined('cryptogram_expired');
-    if (!(await useSandboxCryptogram(this.#db.engine, k, crypto.id, now))) return declined('cryptogram_replayed');
-    if (token.status !== 'ACTIVE') return declined('token_inactive');
-    if (token.token_expiry !== req.tokenExpiryDate) return declined('invalid_expiry');
-    const card = this.#card(token);
-    const scenario = scenarioOf(card.pan);
+    const scenario = scenarioOf(this.#card(token).pan);
     const reason = scenario.kind === 'decline' ? scenario.reason : null;
     const capture = reference !== undefined;
     const row = {
@@ -296,13 +293,22 @@ export class SandboxTsp implements TokenServiceProvider {
       created_at: now,
       updated_at: now,
     };
-    if (!(await insertSandboxAuthorization(this.#db.engine, k, row))) {
+    // Using the cryptogram up and recording the authorization need not be atomic: a crash between
+    // them leaves a used cryptogram and no payment, which is what the order reconciler then finds.
+    // On SQLite they run as one transaction all the same, as that is one session of the group commit
+    // (one wait for a COMMIT) where two statements alone are two; on PostgreSQL a transaction would
+    // add two round trips (BEGIN, COMMIT) to the two statements.
+    const write = <T>(fn: (db: Executor) => Promise<T>): Promise<T> => (this.#db.engine === 'sqlite' ? k.transaction().execute(fn) : fn(k));
+    return write(async (trx): Promise<TokenAuthorizationResult> => {
+      if (!(await useSandboxCryptogram(this.#db.engine, trx, crypto.id, now))) return declined('cryptogram_replayed');
+      if (token.status !== 'ACTIVE') return declined('token_inactive');
+      if (token.token_expiry !== req.tokenExpiryDate) return declined('invalid_expiry');
+      if (await insertSandboxAuthorization(this.#db.engine, trx, row)) return { status: reason ? 'declined' : 'approved', reason, authorizationId: row.id };
       // The reference was taken (a retried sale): what the first call got.
-      const first = await findSandboxAuthorizationByReference(k, req.merchantId, row.reference);
+      const first = await findSandboxAuthorizationByReference(trx, req.merchantId, row.reference);
       if (!first) throw new Error('the authorization of this reference vanished');
       return { status: first.status === 'declined' ? 'declined' : 'approved', reason: first.decline_reason, authorizationId: first.id };
-    }
-    return { status: reason ? 'declined' : 'approved', reason, authorizationId: row.id };
+    });
   }
 
   /**
