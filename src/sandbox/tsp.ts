@@ -277,8 +277,10 @@ export class SandboxTsp implements TokenServiceProvider {
     const now = this.#opts.now();
     if (crypto.used_at !== null) return declined('cryptogram_replayed');
     if (crypto.expires_at <= now) return declined('cryptogram_expired');
-    const scenario = scenarioOf(this.#card(token).pan);
-    const reason = scenario.kind === 'decline' ? scenario.reason : null;
+    // Checked once the cryptogram is used up (below); a deleted token has no card left to read.
+    const refusal = token.status !== 'ACTIVE' ? 'token_inactive' : token.token_expiry !== req.tokenExpiryDate ? 'invalid_expiry' : null;
+    const scenario = refusal ? undefined : scenarioOf(this.#card(token).pan);
+    const reason = scenario?.kind === 'decline' ? scenario.reason : null;
     const capture = reference !== undefined;
     const row = {
       id: `auth_${randomUUID().replaceAll('-', '')}`,
@@ -301,8 +303,7 @@ export class SandboxTsp implements TokenServiceProvider {
     const write = <T>(fn: (db: Executor) => Promise<T>): Promise<T> => (this.#db.engine === 'sqlite' ? k.transaction().execute(fn) : fn(k));
     return write(async (trx): Promise<TokenAuthorizationResult> => {
       if (!(await useSandboxCryptogram(this.#db.engine, trx, crypto.id, now))) return declined('cryptogram_replayed');
-      if (token.status !== 'ACTIVE') return declined('token_inactive');
-      if (token.token_expiry !== req.tokenExpiryDate) return declined('invalid_expiry');
+      if (refusal) return declined(refusal);
       if (await insertSandboxAuthorization(this.#db.engine, trx, row)) return { status: reason ? 'declined' : 'approved', reason, authorizationId: row.id };
       // The reference was taken (a retried sale): what the first call got.
       const first = await findSandboxAuthorizationByReference(trx, req.merchantId, row.reference);
