@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, randomUUID, randomUUIDv7, type KeyObject } from 'node:crypto';
 import type { Card } from '../domain/card.ts';
 import type { DeclineCode } from '../domain/errors.ts';
 import {
@@ -223,7 +223,7 @@ export class SandboxTsp implements TokenServiceProvider {
     const cryptogram = randomPooled(20).toString('base64');
     const expiresAt = now + (this.#opts.cryptogramTtlMs ?? 15 * 60_000);
     await insertSandboxCryptogram(this.#db.engine, k, {
-      id: randomUUID(),
+      id: randomUUIDv7(), // time-ordered, as authorization ids are
       token_id: row.id,
       merchant_id: row.merchant_id,
       cryptogram_hash: this.#mac(`cryptogram|${cryptogram}`),
@@ -285,7 +285,8 @@ export class SandboxTsp implements TokenServiceProvider {
     const reason = scenario?.kind === 'decline' ? scenario.reason : null;
     const capture = reference !== undefined;
     const row = {
-      id: `auth_${randomUUID().replaceAll('-', '')}`,
+      // Time-ordered (UUIDv7): a new key lands at the end of the id index, not on a random page of it.
+      id: `auth_${randomUUIDv7().replaceAll('-', '')}`,
       merchant_id: req.merchantId,
       reference: reference ?? `cof:${crypto.id}`,
       card_fingerprint: token.pan_fingerprint,
