@@ -135,6 +135,8 @@ export function createOrderService(deps: OrderServiceDeps) {
       result.status === 'captured'
         ? { ...row, status: 'paid', payment_status: 'captured', authorization_id: result.authorizationId, credential: result.credential, captured_amount: row.total, paid_at: after, updated_at: after }
         : { ...row, payment_status: 'declined', authorization_id: result.authorizationId, credential: result.credential, decline_code: result.reason, updated_at: after };
+    // One view for the webhooks and the answer.
+    const data = view(settled);
     let queued = 0;
     await k.transaction().execute(async (trx) => {
       // Only the columns a settlement changes: an UPDATE that sets an indexed column rewrites its index entries.
@@ -144,12 +146,11 @@ export function createOrderService(deps: OrderServiceDeps) {
           : await settleOrderPayment(trx, row.id, { payment_status: 'declined', authorization_id: result.authorizationId, credential: result.credential, decline_code: result.reason, updated_at: after });
       if (!won) return;
       if (result.status !== 'captured') return;
-      const data = view(settled);
       queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.confirmation', data);
       queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.update', data, row.notify_url);
     });
     if (queued > 0) deps.nudge();
-    return result.status === 'captured' ? { ok: true, order: view(settled) } : { ok: false, decline: result.reason, order: view(settled) };
+    return result.status === 'captured' ? { ok: true, order: data } : { ok: false, decline: result.reason, order: data };
   }
 
   return {
