@@ -64,8 +64,8 @@ export interface PaymentRequest {
   orderId: string;
   /** The acquirer idempotency reference of this payment. */
   reference: string;
-  card: Card;
-  cvc?: string | undefined;
+  /** The card and its CVC, decrypted when the PAN is used (only then). */
+  card: () => Promise<{ card: Card; cvc: string | undefined }>;
   /** Minor units. */
   amount: number;
   currency: string;
@@ -139,11 +139,12 @@ export function createOrderPaymentService(deps: OrderPaymentDeps) {
         const viaToken = await viaNetworkToken(req, req.networkTokenId);
         if (viaToken) return viaToken;
       }
+      const { card, cvc } = await req.card();
       const auth = await deps.acquirer.sale({
         merchantId: req.merchantId,
         reference: req.reference,
-        card: req.card,
-        cvc: req.cvc,
+        card,
+        cvc,
         amount: req.amount,
         currency: req.currency,
       });

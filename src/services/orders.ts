@@ -57,8 +57,8 @@ export type CreateOrderOutcome = { ok: true; order: OrderView } | { ok: false; d
 interface PayingToken {
   hash: string;
   type: TokenType;
-  card: Card;
-  cvc: string | undefined;
+  /** The card (and CVC), decrypted on first use: a payment over the network token never needs them. */
+  card: () => Promise<{ card: Card; cvc: string | undefined }>;
   brand: string;
   last4: string;
   installments: number | null;
@@ -86,14 +86,22 @@ export function createOrderService(deps: OrderServiceDeps) {
     if (row.used_at !== null) throw new TesseraError('token_already_used', 'The temporary token was already used for a payment: create a new one.', 'token');
     if (!row.card_ct) throw new TesseraError('token_expired', 'The token no longer holds card data.', 'token');
     await deps.audit.record({ tenantId: merchantId, operation: 'order.pay', reason: `pay an order with a ${type} vault token`, subject: `token_sha256:${hash.slice(0, 16)}` });
-    const card = await deps.vault.decryptCard(merchantId, row.card_ct, tokenAad(hash));
-    const cvc = row.cvc_ct ? await deps.vault.decrypt(merchantId, row.cvc_ct, tokenCvcAad(hash)) : undefined;
     const nt = type === 'permanent' ? networkTokenChoice(row.nt_id !== null && row.nt_status !== null ? { id: row.nt_id, status: row.nt_status } : undefined, Boolean(row.upgrade_asked)) : { tokenId: null, upgrade: false };
+    // The card and CVC are decrypted once, when first needed. Over the PAN that is now, before the
+    // order exists (a card that cannot be read fails the request, not a pending payment); over the
+    // network token, only if the payment falls back to the PAN.
+    const { card_ct: cardCt, cvc_ct: cvcCt } = row;
+    let card: Promise<{ card: Card; cvc: string | undefined }> | undefined;
+    const readCard = () =>
+      (card ??= (async () => ({
+        card: await deps.vault.decryptCard(merchantId, cardCt, tokenAad(hash)),
+        cvc: cvcCt ? await deps.vault.decrypt(merchantId, cvcCt, tokenCvcAad(hash)) : undefined,
+      }))());
+    if (nt.tokenId === null) await readCard();
     return {
       hash,
       type,
-      card,
-      cvc,
+      card: readCard,
       brand: row.brand,
       last4: row.last4,
       installments: row.installments,
@@ -125,7 +133,6 @@ export function createOrderService(deps: OrderServiceDeps) {
       orderId: row.id,
       reference: row.payment_reference!,
       card: paying.card,
-      cvc: paying.cvc,
       amount: row.total,
       currency: row.currency,
       networkTokenId: paying.networkTokenId,
