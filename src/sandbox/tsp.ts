@@ -17,7 +17,6 @@ import {
   type TokenServiceProvider,
 } from '../domain/network.ts';
 import type { Db } from '../storage/database.ts';
-import type { Executor } from '../storage/repos/executor.ts';
 import { enqueueJob } from '../storage/repos/jobs.ts';
 import { findSandboxAuthorizationByReference, insertSandboxAuthorization } from '../storage/repos/sandbox-authorizations.ts';
 import {
@@ -298,13 +297,11 @@ export class SandboxTsp implements TokenServiceProvider {
       created_at: now,
       updated_at: now,
     };
-    // Using the cryptogram up and recording the authorization need not be atomic: a crash between
-    // them leaves a used cryptogram and no payment, which is what the order reconciler then finds.
-    // On SQLite they run as one transaction all the same, as that is one session of the group commit
-    // (one wait for a COMMIT) where two statements alone are two; on PostgreSQL a transaction would
-    // add two round trips (BEGIN, COMMIT) to the two statements.
-    const write = <T>(fn: (db: Executor) => Promise<T>): Promise<T> => (this.#db.engine === 'sqlite' ? k.transaction().execute(fn) : fn(k));
-    return write(async (trx): Promise<TokenAuthorizationResult> => {
+    // Using the cryptogram up and recording the authorization need not be atomic (a crash between
+    // them leaves a used cryptogram and no payment, which is what the order reconciler then finds),
+    // but they run on one connection: on SQLite that is one session of the group commit (one wait
+    // for a COMMIT, where two statements alone are two); on PostgreSQL, the same two round trips.
+    return k.connection().execute(async (trx): Promise<TokenAuthorizationResult> => {
       if (!(await useSandboxCryptogram(this.#db.engine, trx, crypto.id, now))) return declined('cryptogram_replayed');
       if (refusal) return declined(refusal);
       if (await insertSandboxAuthorization(this.#db.engine, trx, row)) return { status: reason ? 'declined' : 'approved', reason, authorizationId: row.id };
