@@ -12,6 +12,8 @@ import {
   type NetworkTokenInfo,
   type NetworkTokenStatus,
   type ProvisionResult,
+  type TokenAuthorizationRequest,
+  type TokenAuthorizationResult,
   type TokenLifecycleEvent,
   type TokenProvisionRequest,
   type TokenServiceProvider,
@@ -62,25 +64,6 @@ export interface SandboxTspOptions {
   cryptogramTtlMs?: number;
   /** Told of every call to an issuer (BIN) and whether its rate cap admitted it (metrics). Default none. */
   onIssuerCall?: (bin: string, admitted: boolean) => void;
-}
-
-/** A payment with a network token as the network receives it: the token PAN and a cryptogram the TSP issued. */
-export interface TokenAuthorizationRequest {
-  merchantId: string;
-  tokenPan: string;
-  /** `MMYY`. */
-  tokenExpiryDate: string;
-  cryptogram: string;
-  /** Minor units. */
-  amount: number;
-  currency: string;
-}
-
-/** The sandbox acquirer's answer to a network-token authorization. */
-export interface TokenAuthorizationResult {
-  status: 'approved' | 'declined';
-  reason: string | null;
-  authorizationId: string | null;
 }
 
 /** Provisioning declines: the issuer refuses a token for these (insufficient funds only matters when paying). */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Card } from '../domain/card.ts';
 import { isDeclineCode, TesseraError, type DeclineCode } from '../domain/errors.ts';
-import { TspRateLimitedError, TspUnavailableError, type Acquirer, type TokenServiceProvider } from '../domain/network.ts';
+import { TspRateLimitedError, TspUnavailableError, type Acquirer, type TokenAuthorizationRequest, type TokenAuthorizationResult, type TokenServiceProvider } from '../domain/network.ts';
 import type { Db } from '../storage/database.ts';
 import type { Executor } from '../storage/repos/executor.ts';
 import { enqueueJob, type JobRow } from '../storage/repos/jobs.ts';
@@ -31,11 +31,7 @@ export interface NetworkAuthorizer {
    * `Acquirer.sale`), so a payment whose answer was lost is found by the order's reference. A
    * token-level refusal (reason not a decline code) records nothing.
    */
-  sale(req: { merchantId: string; reference: string; tokenPan: string; tokenExpiryDate: string; cryptogram: string; amount: number; currency: string }): Promise<{
-    status: 'approved' | 'declined';
-    reason: string | null;
-    authorizationId: string | null;
-  }>;
+  sale(req: TokenAuthorizationRequest & { reference: string }): Promise<TokenAuthorizationResult>;
 }
 
 export interface OrderPaymentDeps {
