@@ -72,6 +72,14 @@ function orderNumber(): string {
   return String(1_000_000_000 + (randomPooled(4).readUInt32BE() % 9_000_000_000)).padStart(10, '0');
 }
 
+/**
+ * A payment's idempotency reference at the acquirer. Time-ordered (as object ids are): the
+ * acquirer's index of references then grows at its end, not on a random page per payment.
+ */
+function paymentReference(now: number): string {
+  return 'pay_' + newObjectId(now);
+}
+
 export function createOrderService(deps: OrderServiceDeps) {
   const k = deps.db.kysely;
   const view = (row: OrderRow) => orderView(row, deps.publicUrl);
@@ -201,7 +209,7 @@ export function createOrderService(deps: OrderServiceDeps) {
         brand: paying?.brand ?? null,
         last4: paying?.last4 ?? null,
         payment_status: paying ? 'pending' : null,
-        payment_reference: paying ? 'pay_' + randomPooled(12).toString('hex') : null,
+        payment_reference: paying ? paymentReference(now) : null,
         authorization_id: null,
         credential: null,
         decline_code: null,
@@ -268,7 +276,7 @@ export function createOrderService(deps: OrderServiceDeps) {
         brand: paying.brand,
         last4: paying.last4,
         payment_status: 'pending',
-        payment_reference: 'pay_' + randomPooled(12).toString('hex'),
+        payment_reference: paymentReference(now),
         authorization_id: null,
         credential: null,
         decline_code: null,
