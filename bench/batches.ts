@@ -6,7 +6,8 @@
 //   COMPLETED, i.e. after every chunk's JWE is decrypted and stored), the server's CPU time per
 //   record (user + system from /proc: steadier than records/s on a shared machine; records are
 //   processed while later chunks arrive, so most of it is spent before the last chunk) and its peak
-//   RSS (VmHWM). Targets: ≥ 10,000 records/s once decrypted, ≤ 300 MB.
+//   RSS (VmHWM). Targets: ≥ 10,000 records/s once decrypted, ≤ 300 MB. Both modes also report the
+//   server's error-level log lines (`serverErrors`, the first three on stderr): a fast run with errors is not a good run.
 // fairness: 50,000 records, 40 % on one issuer BIN and the rest over nine others, a sandbox cap of
 //   1,000 requests/s per issuer. The floor is the busiest issuer's share ÷ cap (20 s). Reports
 //   makespan (completedAt − startedAt) ÷ floor, throttled calls and each issuer's peak second from
@@ -15,7 +16,7 @@
 // server (e.g. --cpu-prof; a heap flag there replaces `tessera serve`'s own heap defaults, see
 // docs/configuration.md "Memory"). Only 127.0.0.1 is used.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -87,6 +88,8 @@ interface Run {
   rssMb(field: 'VmHWM' | 'VmRSS'): number;
   /** The server's CPU time so far (user + system), ms. */
   cpuMs(): number;
+  /** The server's error-level log lines so far. */
+  errors(): string[];
   encrypt(payload: unknown): Promise<string>;
   stop(): Promise<void>;
 }
@@ -100,7 +103,11 @@ async function startRun(extraEnv: Record<string, string>): Promise<Run> {
   await deps.close();
 
   const port = await freePort();
-  const server = spawn(NODE, [TESSERA, 'serve'], { env: { ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  // The server's log is kept: a run whose server logged errors is reported as such, not only by its speed.
+  const logFile = join(store.env.TESSERA_DATA_DIR!, 'server.log');
+  const logFd = openSync(logFile, 'w');
+  const server = spawn(NODE, [TESSERA, 'serve'], { env: { ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', logFd, 'inherit'] });
+  closeSync(logFd);
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     try {
@@ -120,6 +127,7 @@ async function startRun(extraEnv: Record<string, string>): Promise<Run> {
     server,
     rssMb: (field) => processMemoryMb(server.pid!, field),
     cpuMs: () => processCpuMs(server.pid!),
+    errors: () => readFileSync(logFile, 'utf8').split('\n').filter((line) => /"level":(50|60)\b/.test(line)),
     encrypt: (payload) => new CompactEncrypt(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: jwk.kid! }).encrypt(key),
     async stop() {
       if (server.exitCode === null) {
@@ -185,6 +193,8 @@ async function throughput(n: number) {
     const t2 = performance.now();
     const c2 = run.cpuMs();
     const peakMb = run.rssMb('VmHWM');
+    const errors = run.errors();
+    for (const line of errors.slice(0, 3)) log(`server error: ${line}`);
     const endToEnd = n / ((t2 - t0) / 1000);
     const processing = n / ((t2 - t1) / 1000);
     return {
@@ -200,6 +210,7 @@ async function throughput(n: number) {
       serverCpuUsPerRecordAfterIntake: Math.round(((c2 - c1) * 1000) / n),
       peakRssMb: Math.round(peakMb),
       idleRssMb: Math.round(idleMb),
+      serverErrors: errors.length,
       targets: {
         recordsPerS: endToEnd >= TARGETS.recordsPerS ? 'met' : 'missed',
         rss: peakMb <= TARGETS.rssMb ? 'met' : 'missed',
@@ -246,6 +257,7 @@ async function fairness(n: number, cap: number) {
       peakPerSecond: peak,
       peakOverCap: +(peak / cap).toFixed(3),
       issuers: issuers.length,
+      serverErrors: run.errors().length,
       targets: {
         makespan: ratio <= TARGETS.makespanRatio ? 'met' : 'missed',
         throttled: throttled <= TARGETS.throttled ? 'met' : 'missed',

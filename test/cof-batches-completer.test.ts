@@ -2,8 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ENGINES, closeAndScan, startInstance } from './support/harness.ts';
 import { createCofMerchant, startReceiver } from './support/cof.ts';
-import { cardOf, sendChunk } from './support/batches.ts';
+import { cardOf, sendChunk, waitCompleted } from './support/batches.ts';
 import { BatchCompleter } from '../src/services/batch-completer.ts';
+import { BatchScheduler } from '../src/services/batch-scheduler.ts';
 import { claimRecords } from '../src/storage/repos/batches.ts';
 
 for (const engine of ENGINES) {
@@ -43,6 +44,46 @@ for (const engine of ENGINES) {
         assert.equal(perRecord.length, 3, `one notification per record and one for the batch: ${JSON.stringify(perRecord)}`);
       } finally {
         await receiver.close();
+        assert.deepEqual(await closeAndScan(t), []);
+      }
+    });
+  });
+}
+
+for (const engine of ENGINES) {
+  describe(`batch scheduler faults on ${engine}`, () => {
+    it('gives a claim whose access cannot be audited back at once, and still finishes the batch (no in-flight slot lost)', async () => {
+      // No worker: this test runs its own scheduler, with 8 slots and a lease far beyond the test.
+      const t = await startInstance(engine, { TESSERA_TEST_WORKER: 'off' });
+      let scheduler: BatchScheduler | undefined;
+      try {
+        const m = await createCofMerchant(t);
+        const records = Array.from({ length: 120 }, (_, i) => ({ rowId: `r${i}`, fpan: cardOf('411111', i), exp: '1234' }));
+        assert.equal((await sendChunk(t, m, 'audit-faults', records, true)).status, 202);
+        const audit = t.deps.audit;
+        let failures = 3;
+        const flaky = {
+          ...audit,
+          // The audit store refuses the first claims (e.g. the database was locked past busy_timeout).
+          recordMany: async (entries: Parameters<typeof audit.recordMany>[0]) => {
+            if (failures-- > 0) throw new Error('database is locked');
+            return audit.recordMany(entries);
+          },
+        };
+        const { db, log } = t.deps;
+        const s = t.deps.services;
+        scheduler = new BatchScheduler(
+          { db, vault: t.deps.vault, audit: flaky, networkTokens: s.networkTokens, notifications: s.notifications, log, now: Date.now, nudge: () => {} },
+          { issuerTps: 0, share: 1, concurrency: 8, leaseMs: 600_000, maxAttempts: 10, retryBaseMs: 10 },
+        );
+        scheduler.start();
+        const done = await waitCompleted(t, m, 'audit-faults', 20_000);
+        assert.equal(done.succeeded, 120);
+        assert.ok(failures < 0, 'the audit refused claims');
+        const [row] = await db.kysely.selectFrom('batch_records').select((eb) => eb.fn.max('attempts').as('most')).execute();
+        assert.ok(Number(row!.most) >= 2, 'a refused claim was tried again');
+      } finally {
+        await scheduler?.stop();
         assert.deepEqual(await closeAndScan(t), []);
       }
     });

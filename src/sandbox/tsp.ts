@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, randomUUID, randomUUIDv7, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, randomUUIDv7, type KeyObject } from 'node:crypto';
 import type { Card } from '../domain/card.ts';
 import type { DeclineCode } from '../domain/errors.ts';
 import {
@@ -35,7 +35,7 @@ import {
   useSandboxCryptogram,
   type SandboxTspTokenRow,
 } from '../storage/repos/sandbox-tsp.ts';
-import { VaultIntegrityError } from '../vault/cipher.ts';
+import { open, seal } from '../vault/cipher.ts';
 import { randomPooled } from '../domain/random.ts';
 import { scenarioOf, withCheckDigit, type Scenario } from './test-cards.ts';
 import { createIssuerMeter, type IssuerMeter } from './issuer-meter.ts';
@@ -96,6 +96,7 @@ export class SandboxTsp implements TokenServiceProvider {
   /** KeyObjects made once: Node builds one per call from a raw Buffer key, which costs ~20 µs each. */
   readonly #key: KeyObject;
   readonly #parKey: KeyObject;
+  readonly #arts = new Map<string, string>();
   /** The test-card outcome of each funding card seen, by its fingerprint (see `#scenario`). */
   readonly #scenarios = new Map<string, Scenario>();
 
@@ -125,20 +126,12 @@ export class SandboxTsp implements TokenServiceProvider {
     if (scenario.kind === 'decline' && PROVISION_DECLINES.has(scenario.reason)) return { ok: false, decline: scenario.reason };
 
     const k = this.#db.relaxed; // simulator state: see Db.relaxed
-    // The same request id again (the requestor retrying after a crash): the token it already got.
-    const repeated = req.requestId ? await findSandboxTokenByRequestId(k, req.requestId) : undefined;
-    if (repeated) return { ok: true, token: this.#info(repeated), reused: true };
     const requestorKey = this.#requestorKey(req);
-    if (requestorKey) {
-      const existing = await findSandboxTokenByRequestorKey(k, requestorKey);
-      if (existing && existing.status !== 'DELETED') return { ok: true, token: this.#info(existing), reused: true };
-      // A deleted token is never handed out again: free its identity for a new one.
-      if (existing) await updateSandboxToken(k, existing.id, { requestor_key: null });
-    }
     const now = this.#opts.now();
+    // A new token is tried first (one statement: most requests are new); a unique key it hits says why not.
     for (let tries = 0; tries < 5; tries++) {
       const row = this.#newToken(req, requestorKey, now);
-      if (await insertSandboxToken(k, row)) {
+      if (await insertSandboxToken(this.#db.engine, k, row)) {
         if (scenario.kind === 'suspended_later') {
           await enqueueJob(
             k,
@@ -149,12 +142,15 @@ export class SandboxTsp implements TokenServiceProvider {
         }
         return { ok: true, token: this.#info(row), reused: false };
       }
-      const sameRequest = req.requestId ? await findSandboxTokenByRequestId(k, req.requestId) : undefined;
+      // The same request id again (the requestor retrying after a crash): the token it already got.
+      const sameRequest = req.requestId ? await findSandboxTokenByRequestId(this.#db.engine, k, req.requestId) : undefined;
       if (sameRequest) return { ok: true, token: this.#info(sameRequest), reused: true };
       if (requestorKey) {
-        // A concurrent identical request won the identity: hand back its token.
-        const winner = await findSandboxTokenByRequestorKey(k, requestorKey);
-        if (winner && winner.status !== 'DELETED') return { ok: true, token: this.#info(winner), reused: true };
+        // The card already has its token at this requestor (Visa, Amex), or a concurrent identical request won it.
+        const holder = await findSandboxTokenByRequestorKey(this.#db.engine, k, requestorKey);
+        if (holder && holder.status !== 'DELETED') return { ok: true, token: this.#info(holder), reused: true };
+        // A deleted token is never handed out again: free its identity for a new one.
+        if (holder) await updateSandboxToken(k, holder.id, { requestor_key: null });
       }
       // Otherwise the random token PAN collided with another: draw again.
     }
@@ -346,10 +342,12 @@ export class SandboxTsp implements TokenServiceProvider {
     const spec = TOKEN_BINS[network];
     let tokenPan = card.pan;
     while (tokenPan === card.pan) {
-      const random = Array.from(randomBytes(spec.length), (b) => String(b % 10)).join('');
-      tokenPan = withCheckDigit(spec.prefix + random.slice(0, spec.length - spec.prefix.length - 1));
+      const random = randomPooled(spec.length - spec.prefix.length - 1);
+      let digits = spec.prefix;
+      for (const b of random) digits += String(b % 10);
+      tokenPan = withCheckDigit(digits);
     }
-    const id = randomUUID();
+    const id = randomUUIDv7();
     return {
       id,
       merchant_id: req.merchantId,
@@ -409,32 +407,34 @@ export class SandboxTsp implements TokenServiceProvider {
       tokenExpiryDate: row.token_expiry,
       cardExpiryDate: row.card_expiry,
       par: row.par,
-      cardArtIds: [`art-${row.network.toLowerCase()}-${this.#mac(`art|${row.bin}`).slice(0, 12)}`],
+      cardArtIds: [this.#cardArt(row.network, row.bin)],
       issuer: { name: `Sandbox Issuer ${row.bin}`, bin: row.bin },
     };
+  }
+
+  /** A card art id per network and issuer BIN: a MAC, made once per BIN (it is part of every token answer). */
+  #cardArt(network: string, bin: string): string {
+    const key = `${network}|${bin}`;
+    let art = this.#arts.get(key);
+    if (art === undefined) {
+      art = `art-${network.toLowerCase()}-${this.#mac(`art|${bin}`).slice(0, 12)}`;
+      if (this.#arts.size >= 10_000) this.#arts.clear();
+      this.#arts.set(key, art);
+    }
+    return art;
   }
 
   #mac(value: string): string {
     return createHmac('sha256', this.#key).update(value).digest('hex');
   }
 
-  /** AES-256-GCM as in `vault/cipher.ts` (iv ‖ ciphertext ‖ tag, AAD bound to the row), with the KeyObject. */
+  /** AES-256-GCM (`vault/cipher.ts`: iv ‖ ciphertext ‖ tag, AAD bound to the row), base64url. */
   #seal(plaintext: string, aad: string): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv).setAAD(Buffer.from(aad));
-    return Buffer.concat([iv, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]).toString('base64url');
+    return seal(this.#key, Buffer.from(plaintext, 'utf8'), aad).toString('base64url');
   }
 
   #open(sealed: string, aad: string): string {
-    const bytes = Buffer.from(sealed, 'base64url');
-    if (bytes.length < 28) throw new VaultIntegrityError();
-    const decipher = createDecipheriv('aes-256-gcm', this.#key, bytes.subarray(0, 12)).setAAD(Buffer.from(aad));
-    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-    try {
-      return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString('utf8');
-    } catch {
-      throw new VaultIntegrityError();
-    }
+    return open(this.#key, Buffer.from(sealed, 'base64url'), aad).toString('utf8');
   }
 
   async #delay(): Promise<void> {

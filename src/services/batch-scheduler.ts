@@ -220,8 +220,16 @@ export class BatchScheduler {
         this.#free -= records.length;
         claimedVtime = Math.max(...records.map((r) => r.vtime));
         this.#count(bin, records.length, t);
-        // One audit record per merchant and claim (not per record: appends take turns on the chain head).
-        await this.#deps.audit.recordMany(batchAuditEntries(records));
+        try {
+          // One audit record per merchant and claim (not per record: appends take turns on the chain head).
+          await this.#deps.audit.recordMany(batchAuditEntries(records));
+        } catch (err) {
+          // Unrecorded access does not happen: the records go back to their queue, their slots to the pool.
+          this.#release(records.length);
+          const later = now() + this.#opts.retryBaseMs;
+          await Promise.all(records.map((r) => releaseRecord(db.kysely, r.id, later).catch(() => {})));
+          throw err;
+        }
         for (const r of records) void this.#process(r).finally(() => this.#release(1));
         // Back-pressure: results waiting to be written stay bounded (memory), whatever the batch size.
         if (this.#completer.waiting > 4 * this.#opts.concurrency) await this.#completer.flush();

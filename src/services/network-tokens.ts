@@ -180,7 +180,7 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
       card_fingerprint: await deps.vault.panFingerprint(merchantId, p.card.pan),
     };
     if (defer) return { ok: true, view: viewOf(row), row };
-    if (await insertNetworkToken(k, row)) {
+    if (await insertNetworkToken(deps.db.engine, k, row)) {
       deps.metrics?.tokenCreated('network');
       return { ok: true, view: viewOf(row) };
     }
@@ -343,7 +343,7 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
       // SQLite: one prepared statement per row (no round trip, one statement text); PostgreSQL: one statement.
       const inserted = deps.db.engine === 'postgres' ? await insertNetworkTokens(trx, rows) : undefined;
       for (const row of rows) {
-        if (inserted ? inserted.delete(row.id) : await insertNetworkToken(trx, row)) created++;
+        if (inserted ? inserted.delete(row.id) : await insertNetworkToken(deps.db.engine, trx, row)) created++;
         else if (!(await findNetworkToken(trx, row.merchant_id, row.id))) foreign.add(row.id);
       }
       return { created, foreign };

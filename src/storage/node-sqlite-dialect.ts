@@ -40,6 +40,15 @@ class CachedDatabase implements SqliteDatabase {
     this.#db.exec(sql);
   }
 
+  /** The checkpointer thread's messages ('drain', 'resume': see `sqlite-checkpointer.ts`). */
+  onCheckpointer(listener: (message: unknown) => void): void {
+    this.#checkpointer?.on('message', listener);
+  }
+
+  tellCheckpointer(message: string): void {
+    this.#checkpointer?.postMessage(message);
+  }
+
   get inTransaction(): boolean {
     return this.#db.isTransaction;
   }
@@ -88,6 +97,8 @@ class AdaptedStatement implements SqliteStatement {
 /** A group commits when no session waits for the connection, or once it is this old or this big. */
 const GROUP_MAX_MS = 20;
 const GROUP_MAX_SESSIONS = 256;
+/** The longest pause of writes for the checkpointer to restart the WAL (it answers sooner; this is in case it cannot). */
+const DRAIN_MAX_MS = 2000;
 
 interface Group {
   openedAt: number;
@@ -110,6 +121,11 @@ interface Group {
  *
  * The connection is handed over in arrival order (Kysely's own mutex wakes every waiter on each
  * release, which costs O(waiters²) under load).
+ *
+ * When the checkpointer thread asks ('drain': the WAL is past its size), the driver takes the
+ * connection itself at the next hand-over, commits the open group and lets sessions wait (without
+ * blocking the event loop) until the thread has copied the last frames ('resume'); the next write
+ * then starts the WAL over. The thread never takes the write lock.
  */
 class GroupCommitDriver implements Driver {
   readonly #open: () => Promise<CachedDatabase>;
@@ -119,6 +135,10 @@ class GroupCommitDriver implements Driver {
   readonly #queue: (() => void)[] = [];
   #group: Group | undefined;
   #commitScheduled = false;
+  /** The checkpointer asked for a pause while a session held the connection. */
+  #drainWanted = false;
+  /** Ends the current pause (set while paused). */
+  #resume: (() => void) | undefined;
 
   constructor(open: () => Promise<CachedDatabase>) {
     this.#open = open;
@@ -127,6 +147,26 @@ class GroupCommitDriver implements Driver {
   async init(): Promise<void> {
     this.#db = await this.#open();
     this.#connection = new GroupConnection(this.#db, () => this.#join());
+    this.#db.onCheckpointer((message) => {
+      if (message === 'resume') this.#resume?.();
+      else if (message === 'drain') {
+        if (this.#held) this.#drainWanted = true;
+        else this.#pause();
+      }
+    });
+  }
+
+  /** Holds the connection (no session is in it) until the checkpointer has copied the WAL to its end. */
+  #pause(): void {
+    this.#held = true;
+    this.#commit();
+    const timer = setTimeout(() => this.#resume?.(), DRAIN_MAX_MS).unref();
+    this.#resume = () => {
+      this.#resume = undefined;
+      clearTimeout(timer);
+      this.#handOver();
+    };
+    this.#db!.tellCheckpointer('paused');
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
@@ -203,6 +243,11 @@ class GroupCommitDriver implements Driver {
   }
 
   #handOver(): void {
+    if (this.#drainWanted) {
+      this.#drainWanted = false;
+      this.#pause();
+      return;
+    }
     const next = this.#queue.shift();
     if (next) next();
     else this.#held = false;
@@ -268,7 +313,7 @@ const CHECKPOINT_INTERVAL_MS = 1000;
  * Checkpoints run on a worker thread with its own connection (automatic checkpoints are off on this
  * one): a checkpoint's syncs would otherwise stall the event loop inside whichever commit hit it.
  */
-export function nodeSqliteDialect(path: string): SqliteDialect {
+export function nodeSqliteDialect(path: string, opts: { restartFrames?: number } = {}): SqliteDialect {
   return new GroupCommitDialect(async () => {
       const db = new DatabaseSync(path);
       // The timeout first: switching to WAL waits on a lock another process (or checkpointer) may hold.
@@ -279,7 +324,7 @@ export function nodeSqliteDialect(path: string): SqliteDialect {
       db.exec('PRAGMA wal_autocheckpoint = 0');
       const checkpointer = new Worker(CHECKPOINTER_SOURCE, {
         eval: true,
-        workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS },
+        workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS, restartFrames: opts.restartFrames },
         resourceLimits: CHECKPOINTER_LIMITS,
       });
       // Should the thread ever die (e.g. past its memory limit), checkpoints go back to the connection.

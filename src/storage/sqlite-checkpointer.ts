@@ -1,6 +1,7 @@
 // A worker thread that checkpoints the SQLite WAL with its own connection, so the serving thread's
 // commits never stall on a checkpoint's disk syncs (that was the p99 of POST /api/tokens: ~10 ms on
 // 1 % of requests). PASSIVE never blocks writers or readers; it copies what it can each round.
+// Messages: this thread sends 'drain' (pause writes, please) and 'resume'; it receives 'paused' and 'stop'.
 //
 // The thread runs this plain JavaScript (`eval`), not a .ts module: a TypeScript entry point makes
 // the thread load its own type stripper (~11 MB), and a thread's isolate is otherwise sized like the
@@ -20,23 +21,41 @@ try {
   process.exit(0);
 }
 /**
- * Past this many WAL frames (64 MB of 4 KB pages) a round also waits for the writer and restarts
- * the log. Under sustained writes a PASSIVE round never copies the last frames (new ones keep
- * coming), so the WAL never restarts and grows without bound: 10 GB, with a 19 MB index mapped in
- * the server, for a 540,000-record batch. A RESTART holds writers for one copy of ≤ 64 MB + a
- * second of writes; with light traffic PASSIVE rounds keep the log short and this never runs.
+ * Past this many WAL frames (default 64 MB of 4 KB pages) the log is restarted. Under sustained
+ * writes a PASSIVE round never copies the last frames (new ones keep coming), so the WAL would never
+ * restart and grow without bound (10 GB for a 540,000-record batch). This thread never takes the
+ * write lock for it (a RESTART checkpoint holds it while copying and syncing: the serving thread's
+ * BEGIN IMMEDIATE then blocked its event loop for busy_timeout and failed, "database is locked").
+ * Instead it asks the serving connection to pause its writes ('drain'); once paused, one PASSIVE
+ * round copies the few frames written since the last one, the log is then fully copied, and the
+ * serving connection's next write starts it over from the beginning. It answers 'resume' either way.
  */
-const RESTART_FRAMES = 16_384;
+const restartFrames = workerData.restartFrames ?? 16_384;
 const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+let draining = false;
 const timer = setInterval(() => {
+  if (draining) return;
   try {
     const { log } = passive.get();
-    if (log > RESTART_FRAMES) db.exec('PRAGMA wal_checkpoint(RESTART)');
+    if (log > restartFrames) {
+      draining = true;
+      parentPort.postMessage('drain');
+    }
   } catch {
     // Busy or closing: the next round tries again.
   }
 }, intervalMs);
 parentPort.on('message', (message) => {
+  if (message === 'paused') {
+    try {
+      passive.get();
+    } catch {
+      // Busy (another process reads an old snapshot): the next round asks again.
+    }
+    draining = false;
+    parentPort.postMessage('resume');
+    return;
+  }
   if (message !== 'stop') return;
   clearInterval(timer);
   db.close();
