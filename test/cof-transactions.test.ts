@@ -102,6 +102,19 @@ for (const engine of ENGINES) {
       assert.equal(mismatch.status, 404);
     });
 
+    it('declines a cryptogram whose token was suspended or deleted after it was issued, and uses the cryptogram up', async () => {
+      for (const action of ['suspend', 'delete'] as const) {
+        const token = await createToken(CARDS.mastercard); // a new token per request
+        const { data } = await credentials(token.tokenId);
+        const changed = await cof(t, m, action === 'delete' ? 'DELETE' : 'POST', `/cof/v1/tokens/${token.tokenId}${action === 'delete' ? '' : '/suspend'}`);
+        assert.equal(changed.status, 200, changed.text);
+        const res = await authorize(data);
+        assert.equal(res.status, 200, res.text);
+        assert.deepEqual([res.body.status, res.body.reason], ['declined', 'token_inactive'], action);
+        assert.equal((await authorize(data)).body.reason, 'cryptogram_replayed', action);
+      }
+    });
+
     it('the issuer decides on the funding card: insufficient funds is declined at payment, not at tokenization', async () => {
       const token = await createToken(CARDS.insufficientFunds);
       const { data } = await credentials(token.tokenId);

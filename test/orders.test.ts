@@ -111,8 +111,20 @@ for (const engine of ENGINES) {
       assert.equal(second.status, 201, second.text);
       assert.equal(second.body.payment.credential, 'network_token');
       const auth = await t.deps.db.kysely.selectFrom('sandbox_authorizations').selectAll().where('id', '=', second.body.payment.authorization_id).executeTakeFirstOrThrow();
-      assert.match(auth.reference, /^cof:/, 'authorized with a cryptogram');
+      const cryptograms = await t.deps.db.kysely.selectFrom('sandbox_cryptograms').selectAll().where('token_id', '=', upgrade.network_token_id!).execute();
+      assert.deepEqual(cryptograms.map((c) => c.used_at !== null), [true], 'authorized with a cryptogram, used once');
+      const order = await t.deps.db.kysely.selectFrom('orders').selectAll().where('id', '=', second.body.id).executeTakeFirstOrThrow();
+      assert.equal(auth.reference, order.payment_reference, "recorded under the order's payment reference: a crash before the order's update leaves a payment the reconciler finds");
       assert.equal(auth.status, 'captured');
+
+      // The network refuses the token while Tessera still holds it active (the notice is yet to
+      // come): the same payment goes over the PAN.
+      const tspToken = () => t.deps.db.kysely.updateTable('sandbox_tsp_tokens').where('id', '=', upgrade.network_token_id!);
+      await tspToken().set({ status: 'SUSPENDED' }).execute();
+      const refused = await createOrder(t, m, orderBody({ token }));
+      assert.equal(refused.status, 201, refused.text);
+      assert.deepEqual([refused.body.status, refused.body.payment.credential], ['paid', 'pan']);
+      await tspToken().set({ status: 'ACTIVE' }).execute();
 
       const suspended = await call(t, `APIKEY ${m.privateKey}`, 'POST', `/cof/v1/tokens/${upgrade.network_token_id}/suspend`, { headers: { 'x-correlation-id': 'suspend-1' } });
       assert.equal(suspended.status, 200, suspended.text);

@@ -105,6 +105,25 @@ export type LifecycleResult =
   /** `not_found`: no such token for this requestor; `invalid_state`: e.g. resuming a deleted token or one the issuer suspended. */
   | { ok: false; reason: 'not_found' | 'invalid_state'; message: string };
 
+/** A payment with a network token as the network receives it: the token PAN and a cryptogram the TSP issued. */
+export interface TokenAuthorizationRequest {
+  merchantId: string;
+  tokenPan: string;
+  /** `MMYY`. */
+  tokenExpiryDate: string;
+  cryptogram: string;
+  /** Minor units. */
+  amount: number;
+  currency: string;
+}
+
+/** The network's answer to a payment with a network token; `reason` is a decline code, or a token-level refusal (`invalid_cryptogram`, `token_inactive`, …). */
+export interface TokenAuthorizationResult {
+  status: 'approved' | 'declined';
+  reason: string | null;
+  authorizationId: string | null;
+}
+
 export interface CryptogramRequest {
   merchantId: string;
   tokenRef: string;

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, randomUUIDv7 } from 'node:crypto';
 import type { Acquirer, AuthorizationRecord, AuthorizeRequest, AuthorizeResult } from '../domain/network.ts';
 import type { Engine } from '../storage/database.ts';
 import type { Executor } from '../storage/repos/executor.ts';
@@ -58,7 +58,8 @@ export class SandboxAcquirer implements Acquirer {
     const reason = scenario.kind === 'decline' ? scenario.reason : scenario.kind === 'step_up' ? 'authentication_required' : null;
     const now = Date.now();
     const row: SandboxAuthorizationRow = {
-      id: `auth_${randomUUID().replaceAll('-', '')}`,
+      // Time-ordered (UUIDv7): a new key lands at the end of the id index, not on a random page of it.
+      id: `auth_${randomUUIDv7().replaceAll('-', '')}`,
       merchant_id: request.merchantId,
       reference: request.reference,
       card_fingerprint: this.#opts.fingerprint(request.card.pan),

@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, randomBytes, randomUUID, randomUUIDv7, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, randomUUIDv7, type KeyObject } from 'node:crypto';
 import type { Card } from '../domain/card.ts';
 import type { DeclineCode } from '../domain/errors.ts';
 import {
@@ -12,15 +12,18 @@ import {
   type NetworkTokenInfo,
   type NetworkTokenStatus,
   type ProvisionResult,
+  type TokenAuthorizationRequest,
+  type TokenAuthorizationResult,
   type TokenLifecycleEvent,
   type TokenProvisionRequest,
   type TokenServiceProvider,
 } from '../domain/network.ts';
 import type { Db } from '../storage/database.ts';
 import { enqueueJob } from '../storage/repos/jobs.ts';
-import { insertSandboxAuthorization } from '../storage/repos/sandbox-authorizations.ts';
+import { findSandboxAuthorizationByReference, insertSandboxAuthorization } from '../storage/repos/sandbox-authorizations.ts';
 import {
-  findSandboxCryptogram,
+  findIssuingSandboxToken,
+  findSandboxCryptogramWithToken,
   findSandboxToken,
   findSandboxTokenByRequestId,
   findSandboxTokenByRequestorKey,
@@ -34,7 +37,7 @@ import {
 } from '../storage/repos/sandbox-tsp.ts';
 import { open, seal } from '../vault/cipher.ts';
 import { randomPooled } from '../domain/random.ts';
-import { scenarioOf, withCheckDigit } from './test-cards.ts';
+import { scenarioOf, withCheckDigit, type Scenario } from './test-cards.ts';
 import { createIssuerMeter, type IssuerMeter } from './issuer-meter.ts';
 
 /** The job that tells the token requestor of an issuer-side change (and applies scheduled ones). */
@@ -61,13 +64,6 @@ export interface SandboxTspOptions {
   cryptogramTtlMs?: number;
   /** Told of every call to an issuer (BIN) and whether its rate cap admitted it (metrics). Default none. */
   onIssuerCall?: (bin: string, admitted: boolean) => void;
-}
-
-/** The sandbox acquirer's answer to a network-token authorization. */
-export interface TokenAuthorizationResult {
-  status: 'approved' | 'declined';
-  reason: string | null;
-  authorizationId: string | null;
 }
 
 /** Provisioning declines: the issuer refuses a token for these (insufficient funds only matters when paying). */
@@ -101,6 +97,8 @@ export class SandboxTsp implements TokenServiceProvider {
   readonly #key: KeyObject;
   readonly #parKey: KeyObject;
   readonly #arts = new Map<string, string>();
+  /** The test-card outcome of each funding card seen, by its fingerprint (see `#scenario`). */
+  readonly #scenarios = new Map<string, Scenario>();
 
   constructor(db: Db, opts: SandboxTspOptions) {
     this.#db = db;
@@ -196,19 +194,18 @@ export class SandboxTsp implements TokenServiceProvider {
   async createCryptogram(req: CryptogramRequest): Promise<CryptogramResult> {
     await this.#delay();
     const k = this.#db.kysely;
-    const row = await findSandboxToken(k, req.tokenRef);
+    const row = await findIssuingSandboxToken(this.#db.engine, k, req.tokenRef);
     if (!row || row.merchant_id !== req.merchantId) return { ok: false, reason: 'not_found', message: 'No such token.' };
     if (row.status !== 'ACTIVE') return { ok: false, reason: 'invalid_state', message: `The token is ${row.status.toLowerCase()}.` };
     const now = this.#opts.now();
-    const cryptogram = randomBytes(20).toString('base64');
+    const cryptogram = randomPooled(20).toString('base64');
     const expiresAt = now + (this.#opts.cryptogramTtlMs ?? 15 * 60_000);
-    await insertSandboxCryptogram(k, {
-      id: randomUUID(),
+    await insertSandboxCryptogram(this.#db.engine, k, {
+      id: randomUUIDv7(), // time-ordered, as authorization ids are
       token_id: row.id,
       merchant_id: row.merchant_id,
       cryptogram_hash: this.#mac(`cryptogram|${cryptogram}`),
       expires_at: expiresAt,
-      used_at: null,
       created_at: now,
     });
     const tokenPan = this.#open(row.token_pan_ct, `sandbox-token-pan:${row.id}`);
@@ -222,46 +219,76 @@ export class SandboxTsp implements TokenServiceProvider {
   /**
    * The network's side of a payment with a token: the cryptogram must be one this TSP issued for
    * this token and merchant, unused and unexpired; then the issuer decides on the funding card.
+   * The authorization is recorded under `cof:<cryptogram id>` and left to be captured.
    */
-  async authorize(req: {
-    merchantId: string;
-    tokenPan: string;
-    tokenExpiryDate: string;
-    cryptogram: string;
-    amount: number;
-    currency: string;
-  }): Promise<TokenAuthorizationResult> {
+  async authorize(req: TokenAuthorizationRequest): Promise<TokenAuthorizationResult> {
     await this.#delay();
+    return this.#authorize(req, undefined);
+  }
+
+  /**
+   * A sale with a token: `authorize`, captured at once and recorded under the caller's `reference`
+   * (one per reference: a retry gets what the first call got), as `Acquirer.sale` is for a PAN. A
+   * token-level refusal (unknown token, bad cryptogram) records nothing, so the reference stays
+   * free for a payment with the PAN. The latency is split around the recording, as a round trip is:
+   * an answer lost on its way back leaves a record under `reference` that the order reconciler finds.
+   */
+  async sale(req: TokenAuthorizationRequest & { reference: string }): Promise<TokenAuthorizationResult> {
+    const ms = this.#opts.latency?.() ?? 0;
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms / 2));
+    const result = await this.#authorize(req, req.reference);
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms / 2));
+    return result;
+  }
+
+  /** `reference` undefined: an authorization under `cof:<cryptogram id>`; else a sale under `reference`. */
+  async #authorize(req: TokenAuthorizationRequest, reference: string | undefined): Promise<TokenAuthorizationResult> {
     const k = this.#db.kysely;
     const declined = (reason: string): TokenAuthorizationResult => ({ status: 'declined', reason, authorizationId: null });
-    const token = await findSandboxTokenByTokenPan(k, this.#mac(`token-pan|${req.tokenPan}`));
-    if (!token || token.merchant_id !== req.merchantId) return declined('invalid_token');
-    const crypto = await findSandboxCryptogram(k, this.#mac(`cryptogram|${req.cryptogram}`));
-    if (!crypto || crypto.token_id !== token.id) return declined('invalid_cryptogram');
+    const tokenPanMac = this.#mac(`token-pan|${req.tokenPan}`);
+    // The cryptogram with its token in one read; when they do not match this token PAN and
+    // merchant (rare), the token PAN's own token says which refusal it is.
+    const found = await findSandboxCryptogramWithToken(this.#db.engine, k, this.#mac(`cryptogram|${req.cryptogram}`));
+    if (!found || found.token.token_pan_fingerprint !== tokenPanMac || found.token.merchant_id !== req.merchantId) {
+      const token = await findSandboxTokenByTokenPan(k, tokenPanMac);
+      return declined(!token || token.merchant_id !== req.merchantId ? 'invalid_token' : 'invalid_cryptogram');
+    }
+    const { cryptogram: crypto, token } = found;
     const now = this.#opts.now();
     if (crypto.used_at !== null) return declined('cryptogram_replayed');
     if (crypto.expires_at <= now) return declined('cryptogram_expired');
-    if (!(await useSandboxCryptogram(k, crypto.id, now))) return declined('cryptogram_replayed');
-    if (token.status !== 'ACTIVE') return declined('token_inactive');
-    if (token.token_expiry !== req.tokenExpiryDate) return declined('invalid_expiry');
-    const card = this.#card(token);
-    const scenario = scenarioOf(card.pan);
-    const reason = scenario.kind === 'decline' ? scenario.reason : null;
-    const id = `auth_${randomUUID().replaceAll('-', '')}`;
-    await insertSandboxAuthorization(this.#db.engine, k, {
-      id,
+    // Checked once the cryptogram is used up (below); a deleted token has no card left to read.
+    const refusal = token.status !== 'ACTIVE' ? 'token_inactive' : token.token_expiry !== req.tokenExpiryDate ? 'invalid_expiry' : null;
+    const scenario = refusal ? undefined : this.#scenario(token);
+    const reason = scenario?.kind === 'decline' ? scenario.reason : null;
+    const capture = reference !== undefined;
+    const row = {
+      // Time-ordered (UUIDv7): a new key lands at the end of the id index, not on a random page of it.
+      id: `auth_${randomUUIDv7().replaceAll('-', '')}`,
       merchant_id: req.merchantId,
-      reference: `cof:${crypto.id}`,
+      reference: reference ?? `cof:${crypto.id}`,
       card_fingerprint: token.pan_fingerprint,
       amount: req.amount,
       currency: req.currency,
-      captured_amount: 0,
-      status: reason ? 'declined' : 'authorized',
+      captured_amount: capture && !reason ? req.amount : 0,
+      status: reason ? 'declined' : capture ? 'captured' : 'authorized',
       decline_reason: reason,
       created_at: now,
       updated_at: now,
+    };
+    // Using the cryptogram up and recording the authorization need not be atomic (a crash between
+    // them leaves a used cryptogram and no payment, which is what the order reconciler then finds),
+    // but they run on one connection: on SQLite that is one session of the group commit (one wait
+    // for a COMMIT, where two statements alone are two); on PostgreSQL, the same two round trips.
+    return k.connection().execute(async (trx): Promise<TokenAuthorizationResult> => {
+      if (!(await useSandboxCryptogram(this.#db.engine, trx, crypto.id, now))) return declined('cryptogram_replayed');
+      if (refusal) return declined(refusal);
+      if (await insertSandboxAuthorization(this.#db.engine, trx, row)) return { status: reason ? 'declined' : 'approved', reason, authorizationId: row.id };
+      // The reference was taken (a retried sale): what the first call got.
+      const first = await findSandboxAuthorizationByReference(trx, req.merchantId, row.reference);
+      if (!first) throw new Error('the authorization of this reference vanished');
+      return { status: first.status === 'declined' ? 'declined' : 'approved', reason: first.decline_reason, authorizationId: first.id };
     });
-    return { status: reason ? 'declined' : 'approved', reason, authorizationId: id };
   }
 
   /**
@@ -343,7 +370,22 @@ export class SandboxTsp implements TokenServiceProvider {
     };
   }
 
-  #card(row: SandboxTspTokenRow): Card {
+  /**
+   * What the issuer does with the token's funding card. The outcome is a function of the card
+   * number, and so of its fingerprint: remembered per fingerprint (no card data), which spares
+   * decrypting the card on every payment.
+   */
+  #scenario(row: Pick<SandboxTspTokenRow, 'id' | 'card_ct' | 'pan_fingerprint'>): Scenario {
+    let scenario = this.#scenarios.get(row.pan_fingerprint);
+    if (!scenario) {
+      scenario = scenarioOf(this.#card(row).pan);
+      if (this.#scenarios.size >= 10_000) this.#scenarios.clear();
+      this.#scenarios.set(row.pan_fingerprint, scenario);
+    }
+    return scenario;
+  }
+
+  #card(row: Pick<SandboxTspTokenRow, 'id' | 'card_ct'>): Card {
     const [pan, expMonth, expYear] = JSON.parse(this.#open(row.card_ct, `sandbox-card:${row.id}`)) as string[];
     return { pan: pan ?? '', expMonth: expMonth ?? '', expYear: expYear ?? '', name: '' };
   }

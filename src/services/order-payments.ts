@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import type { Card } from '../domain/card.ts';
 import { isDeclineCode, TesseraError, type DeclineCode } from '../domain/errors.ts';
-import { TspRateLimitedError, TspUnavailableError, type Acquirer, type TokenServiceProvider } from '../domain/network.ts';
+import { TspRateLimitedError, TspUnavailableError, type Acquirer, type TokenAuthorizationRequest, type TokenAuthorizationResult, type TokenServiceProvider } from '../domain/network.ts';
 import type { Db } from '../storage/database.ts';
 import type { Executor } from '../storage/repos/executor.ts';
 import { enqueueJob, type JobRow } from '../storage/repos/jobs.ts';
 import { finishUpgrade, insertUpgrade } from '../storage/repos/network-token-upgrades.ts';
-import { listStalePayments, settleOrderPayment, updateOrder, type OrderRow } from '../storage/repos/orders.ts';
+import { listStalePayments, settleOrderPayment, type OrderRow } from '../storage/repos/orders.ts';
 import { findTokenByHash } from '../storage/repos/tokens.ts';
 import type { Vault } from '../vault/vault.ts';
 import type { NetworkTokenService } from './network-tokens.ts';
@@ -26,11 +26,12 @@ export const TASK_NETWORK_UPGRADE = 'orders.network_token_upgrade';
 
 /** The network's side of a payment with a token PAN and cryptogram (the sandbox TSP's acquirer face). */
 export interface NetworkAuthorizer {
-  authorize(req: { merchantId: string; tokenPan: string; tokenExpiryDate: string; cryptogram: string; amount: number; currency: string }): Promise<{
-    status: 'approved' | 'declined';
-    reason: string | null;
-    authorizationId: string | null;
-  }>;
+  /**
+   * Authorizes and captures in one call, recorded under `reference` (one per reference, as
+   * `Acquirer.sale`), so a payment whose answer was lost is found by the order's reference. A
+   * token-level refusal (reason not a decline code) records nothing.
+   */
+  sale(req: TokenAuthorizationRequest & { reference: string }): Promise<TokenAuthorizationResult>;
 }
 
 export interface OrderPaymentDeps {
@@ -59,8 +60,8 @@ export interface PaymentRequest {
   orderId: string;
   /** The acquirer idempotency reference of this payment. */
   reference: string;
-  card: Card;
-  cvc?: string | undefined;
+  /** The card and its CVC, decrypted when the PAN is used (only then). */
+  card: () => Promise<{ card: Card; cvc: string | undefined }>;
   /** Minor units. */
   amount: number;
   currency: string;
@@ -92,8 +93,11 @@ export function createOrderPaymentService(deps: OrderPaymentDeps) {
     }
     if (!crypto.ok) return undefined;
     const c = crypto.credentials;
-    const auth = await deps.network.authorize({
+    // One sale under the order's payment reference, as over the PAN: a crash after it leaves a
+    // record the reconciler finds by that reference (and voids), with no write to the order before.
+    const auth = await deps.network.sale({
       merchantId: req.merchantId,
+      reference: req.reference,
       tokenPan: c.tokenPan,
       tokenExpiryDate: c.tokenExpiryDate,
       cryptogram: c.cryptogram,
@@ -104,16 +108,13 @@ export function createOrderPaymentService(deps: OrderPaymentDeps) {
       // A card decline is the issuer's answer; a token-level refusal (inactive, bad cryptogram) is not: use the PAN.
       return auth.reason && isDeclineCode(auth.reason) ? { status: 'declined', reason: auth.reason, authorizationId: auth.authorizationId, credential: 'network_token' } : undefined;
     }
-    const authorizationId = auth.authorizationId!;
-    // Recorded before the capture, so a crash in between leaves an authorization the reconciler can find.
-    await updateOrder(k, req.orderId, { authorization_id: authorizationId });
-    await deps.acquirer.capture(authorizationId, req.amount);
-    return { status: 'captured', authorizationId, credential: 'network_token' };
+    return { status: 'captured', authorizationId: auth.authorizationId!, credential: 'network_token' };
   }
 
   async function reverse(order: OrderRow): Promise<void> {
     if (!order.payment_reference) return;
-    // A network-token payment records its (approved) authorization on the order; a PAN payment is found by its reference.
+    // Every payment is found by its reference; an order whose payment started before network-token
+    // payments were one sale may instead hold its authorization (recorded under `cof:<cryptogram id>`).
     if (order.authorization_id) await deps.acquirer.void(order.authorization_id);
     else {
       const record = await deps.acquirer.findByReference(order.merchant_id, order.payment_reference);
@@ -134,11 +135,12 @@ export function createOrderPaymentService(deps: OrderPaymentDeps) {
         const viaToken = await viaNetworkToken(req, req.networkTokenId);
         if (viaToken) return viaToken;
       }
+      const { card, cvc } = await req.card();
       const auth = await deps.acquirer.sale({
         merchantId: req.merchantId,
         reference: req.reference,
-        card: req.card,
-        cvc: req.cvc,
+        card,
+        cvc,
         amount: req.amount,
         currency: req.currency,
       });

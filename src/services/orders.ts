@@ -57,8 +57,8 @@ export type CreateOrderOutcome = { ok: true; order: OrderView } | { ok: false; d
 interface PayingToken {
   hash: string;
   type: TokenType;
-  card: Card;
-  cvc: string | undefined;
+  /** The card (and CVC), decrypted on first use: a payment over the network token never needs them. */
+  card: () => Promise<{ card: Card; cvc: string | undefined }>;
   brand: string;
   last4: string;
   installments: number | null;
@@ -70,6 +70,14 @@ interface PayingToken {
 function orderNumber(): string {
   // 10 digits: unique per merchant by constraint, and random so numbers do not reveal volumes.
   return String(1_000_000_000 + (randomPooled(4).readUInt32BE() % 9_000_000_000)).padStart(10, '0');
+}
+
+/**
+ * A payment's idempotency reference at the acquirer. Time-ordered (as object ids are): the
+ * acquirer's index of references then grows at its end, not on a random page per payment.
+ */
+function paymentReference(now: number): string {
+  return 'pay_' + newObjectId(now);
 }
 
 export function createOrderService(deps: OrderServiceDeps) {
@@ -86,14 +94,22 @@ export function createOrderService(deps: OrderServiceDeps) {
     if (row.used_at !== null) throw new TesseraError('token_already_used', 'The temporary token was already used for a payment: create a new one.', 'token');
     if (!row.card_ct) throw new TesseraError('token_expired', 'The token no longer holds card data.', 'token');
     await deps.audit.record({ tenantId: merchantId, operation: 'order.pay', reason: `pay an order with a ${type} vault token`, subject: `token_sha256:${hash.slice(0, 16)}` });
-    const card = await deps.vault.decryptCard(merchantId, row.card_ct, tokenAad(hash));
-    const cvc = row.cvc_ct ? await deps.vault.decrypt(merchantId, row.cvc_ct, tokenCvcAad(hash)) : undefined;
     const nt = type === 'permanent' ? networkTokenChoice(row.nt_id !== null && row.nt_status !== null ? { id: row.nt_id, status: row.nt_status } : undefined, Boolean(row.upgrade_asked)) : { tokenId: null, upgrade: false };
+    // The card and CVC are decrypted once, when first needed. Over the PAN that is now, before the
+    // order exists (a card that cannot be read fails the request, not a pending payment); over the
+    // network token, only if the payment falls back to the PAN.
+    const { card_ct: cardCt, cvc_ct: cvcCt } = row;
+    let card: Promise<{ card: Card; cvc: string | undefined }> | undefined;
+    const readCard = () =>
+      (card ??= (async () => ({
+        card: await deps.vault.decryptCard(merchantId, cardCt, tokenAad(hash)),
+        cvc: cvcCt ? await deps.vault.decrypt(merchantId, cvcCt, tokenCvcAad(hash)) : undefined,
+      }))());
+    if (nt.tokenId === null) await readCard();
     return {
       hash,
       type,
-      card,
-      cvc,
+      card: readCard,
       brand: row.brand,
       last4: row.last4,
       installments: row.installments,
@@ -125,7 +141,6 @@ export function createOrderService(deps: OrderServiceDeps) {
       orderId: row.id,
       reference: row.payment_reference!,
       card: paying.card,
-      cvc: paying.cvc,
       amount: row.total,
       currency: row.currency,
       networkTokenId: paying.networkTokenId,
@@ -135,6 +150,8 @@ export function createOrderService(deps: OrderServiceDeps) {
       result.status === 'captured'
         ? { ...row, status: 'paid', payment_status: 'captured', authorization_id: result.authorizationId, credential: result.credential, captured_amount: row.total, paid_at: after, updated_at: after }
         : { ...row, payment_status: 'declined', authorization_id: result.authorizationId, credential: result.credential, decline_code: result.reason, updated_at: after };
+    // One view for the webhooks and the answer.
+    const data = view(settled);
     let queued = 0;
     await k.transaction().execute(async (trx) => {
       // Only the columns a settlement changes: an UPDATE that sets an indexed column rewrites its index entries.
@@ -144,12 +161,11 @@ export function createOrderService(deps: OrderServiceDeps) {
           : await settleOrderPayment(trx, row.id, { payment_status: 'declined', authorization_id: result.authorizationId, credential: result.credential, decline_code: result.reason, updated_at: after });
       if (!won) return;
       if (result.status !== 'captured') return;
-      const data = view(settled);
       queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.confirmation', data);
       queued += await deps.webhooks.emit(trx, subs, merchantId, 'orders.update', data, row.notify_url);
     });
     if (queued > 0) deps.nudge();
-    return result.status === 'captured' ? { ok: true, order: view(settled) } : { ok: false, decline: result.reason, order: view(settled) };
+    return result.status === 'captured' ? { ok: true, order: data } : { ok: false, decline: result.reason, order: data };
   }
 
   return {
@@ -193,7 +209,7 @@ export function createOrderService(deps: OrderServiceDeps) {
         brand: paying?.brand ?? null,
         last4: paying?.last4 ?? null,
         payment_status: paying ? 'pending' : null,
-        payment_reference: paying ? 'pay_' + randomPooled(12).toString('hex') : null,
+        payment_reference: paying ? paymentReference(now) : null,
         authorization_id: null,
         credential: null,
         decline_code: null,
@@ -260,7 +276,7 @@ export function createOrderService(deps: OrderServiceDeps) {
         brand: paying.brand,
         last4: paying.last4,
         payment_status: 'pending',
-        payment_reference: 'pay_' + randomPooled(12).toString('hex'),
+        payment_reference: paymentReference(now),
         authorization_id: null,
         credential: null,
         decline_code: null,

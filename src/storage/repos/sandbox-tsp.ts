@@ -42,6 +42,20 @@ export async function findSandboxToken(db: Executor, id: string): Promise<Sandbo
   return db.selectFrom('sandbox_tsp_tokens').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+// The statements of a payment with a network token (a cryptogram issued, then checked and used
+// once) are on the path of every such order: built once (see `compiledOnce`), and they read only
+// the columns they use (a token row's other ciphertexts are long strings to copy out).
+const ISSUING_COLUMNS = ['id', 'merchant_id', 'network', 'status', 'token_pan_ct', 'token_expiry'] as const;
+/** What issuing a cryptogram reads of a token. */
+export type IssuingTokenRow = Pick<SandboxTspTokenRow, (typeof ISSUING_COLUMNS)[number]>;
+
+const issuingTokenQuery = compiledOnce((db: Executor, id: string) => db.selectFrom('sandbox_tsp_tokens').select(ISSUING_COLUMNS).where('id', '=', id));
+
+/** `findSandboxToken`, with only what issuing a cryptogram needs. */
+export async function findIssuingSandboxToken(engine: Engine, db: Executor, id: string): Promise<IssuingTokenRow | undefined> {
+  return (await issuingTokenQuery(engine, db, id)).rows[0];
+}
+
 export async function findSandboxTokenByTokenPan(db: Executor, fingerprint: string): Promise<SandboxTspTokenRow | undefined> {
   return db.selectFrom('sandbox_tsp_tokens').selectAll().where('token_pan_fingerprint', '=', fingerprint).executeTakeFirst();
 }
@@ -54,22 +68,45 @@ export async function updateSandboxToken(db: Executor, id: string, patch: Update
   await db.updateTable('sandbox_tsp_tokens').set(patch).where('id', '=', id).execute();
 }
 
-export async function insertSandboxCryptogram(db: Executor, row: SandboxCryptogramRow): Promise<void> {
-  await db.insertInto('sandbox_cryptograms').values(row).execute();
+const insertCryptogramQuery = compiledOnce((db: Executor, id: string, tokenId: string, merchantId: string, hash: string, expiresAt: number, createdAt: number) =>
+  db.insertInto('sandbox_cryptograms').values({ id, token_id: tokenId, merchant_id: merchantId, cryptogram_hash: hash, expires_at: expiresAt, used_at: null, created_at: createdAt }),
+);
+
+/** A new cryptogram (unused). */
+export async function insertSandboxCryptogram(engine: Engine, db: Executor, row: Omit<SandboxCryptogramRow, 'used_at'>): Promise<void> {
+  await insertCryptogramQuery(engine, db, row.id, row.token_id, row.merchant_id, row.cryptogram_hash, row.expires_at, row.created_at);
 }
 
-export async function findSandboxCryptogram(db: Executor, hash: string): Promise<SandboxCryptogramRow | undefined> {
-  return db.selectFrom('sandbox_cryptograms').selectAll().where('cryptogram_hash', '=', hash).executeTakeFirst();
+const AUTHORIZING_COLUMNS = ['id', 'merchant_id', 'status', 'token_expiry', 'token_pan_fingerprint', 'pan_fingerprint', 'card_ct'] as const;
+/** What checking a payment with a token reads of it. */
+export type AuthorizingTokenRow = Pick<SandboxTspTokenRow, (typeof AUTHORIZING_COLUMNS)[number]>;
+
+const cryptogramWithTokenQuery = compiledOnce((db: Executor, hash: string) =>
+  db
+    .selectFrom('sandbox_cryptograms as c')
+    .innerJoin('sandbox_tsp_tokens as t', 't.id', 'c.token_id')
+    .select(AUTHORIZING_COLUMNS.map((c) => `t.${c}` as const))
+    .select(['c.id as cryptogram_id', 'c.expires_at as cryptogram_expires_at', 'c.used_at as cryptogram_used_at'])
+    .where('c.cryptogram_hash', '=', hash),
+);
+
+/** A cryptogram (by its hash) with the token it was issued for, in one read. */
+export async function findSandboxCryptogramWithToken(
+  engine: Engine,
+  db: Executor,
+  hash: string,
+): Promise<{ cryptogram: Pick<SandboxCryptogramRow, 'id' | 'token_id' | 'expires_at' | 'used_at'>; token: AuthorizingTokenRow } | undefined> {
+  const row = (await cryptogramWithTokenQuery(engine, db, hash)).rows[0];
+  // The token is the row itself (its three cryptogram_* columns ride along unread): no copy of it.
+  return row && { cryptogram: { id: row.cryptogram_id, token_id: row.id, expires_at: row.cryptogram_expires_at, used_at: row.cryptogram_used_at }, token: row };
 }
+
+const useCryptogramQuery = compiledOnce((db: Executor, id: string, now: number) =>
+  db.updateTable('sandbox_cryptograms').set({ used_at: now }).where('id', '=', id).where('used_at', 'is', null).where('expires_at', '>', now),
+);
 
 /** Marks a cryptogram used, once: false when it was already used (a replay) or has expired. */
-export async function useSandboxCryptogram(db: Executor, id: string, now: number): Promise<boolean> {
-  const result = await db
-    .updateTable('sandbox_cryptograms')
-    .set({ used_at: now })
-    .where('id', '=', id)
-    .where('used_at', 'is', null)
-    .where('expires_at', '>', now)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+export async function useSandboxCryptogram(engine: Engine, db: Executor, id: string, now: number): Promise<boolean> {
+  const result = await useCryptogramQuery(engine, db, id, now);
+  return Number(result.numAffectedRows ?? 0) > 0;
 }

@@ -1,5 +1,5 @@
-import type { ExpressionBuilder, Updateable } from 'kysely';
-import type { Database, TokensTable } from '../schema.ts';
+import type { Updateable } from 'kysely';
+import type { TokensTable } from '../schema.ts';
 import type { Engine } from '../database.ts';
 import { compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
@@ -26,8 +26,11 @@ export async function findToken(db: Executor, merchantId: string, tokenHash: str
     .executeTakeFirst();
 }
 
+/** The columns of a token an order reads (not its validation details nor its card's plain metadata). */
+const PAYING_COLUMNS = ['validation_status', 'expires_at', 'used_at', 'card_ct', 'cvc_ct', 'brand', 'last4', 'installments', 'fixed_installments', 'fingerprint'] as const;
+
 /** A token an order pays with, read with what its card pays over (one statement where three were). */
-export type PayingTokenRow = TokenRow & {
+export type PayingTokenRow = Pick<TokenRow, (typeof PAYING_COLUMNS)[number]> & {
   /** The merchant's newest network token for the card (any state), if any. */
   nt_id: string | null;
   nt_status: string | null;
@@ -40,21 +43,30 @@ export async function findPayingToken(engine: Engine, db: Executor, merchantId: 
   return (await payingTokenQuery(engine, db, merchantId, tokenHash)).rows[0];
 }
 
-// On the path of every order paid with a token: built once (see `compiledOnce`).
-const payingTokenQuery = compiledOnce((db: Executor, merchantId: string, tokenHash: string) => {
-  const newest = (eb: ExpressionBuilder<Database, 'tokens'>) =>
-    eb
-      .selectFrom('network_tokens as nt')
-      .whereRef('nt.merchant_id', '=', 'tokens.merchant_id')
-      .whereRef('nt.card_fingerprint', '=', 'tokens.fingerprint')
-      .orderBy('nt.created_at', 'desc')
-      .limit(1);
-  return db
+// On the path of every order paid with a token: built once (see `compiledOnce`). The newest
+// network token is found once (a subquery in the join) and both its columns read from the join.
+const payingTokenQuery = compiledOnce((db: Executor, merchantId: string, tokenHash: string) =>
+  db
     .selectFrom('tokens')
-    .selectAll('tokens')
+    .leftJoin('network_tokens as nt', (join) =>
+      join.on((eb) =>
+        eb(
+          'nt.id',
+          '=',
+          eb
+            .selectFrom('network_tokens as newest')
+            .select('newest.id')
+            .whereRef('newest.merchant_id', '=', 'tokens.merchant_id')
+            .whereRef('newest.card_fingerprint', '=', 'tokens.fingerprint')
+            .orderBy('newest.created_at', 'desc')
+            .limit(1),
+        ),
+      ),
+    )
+    .select(PAYING_COLUMNS.map((c) => `tokens.${c}` as const))
     .select((eb) => [
-      newest(eb).select('nt.id').as('nt_id'),
-      newest(eb).select('nt.status').as('nt_status'),
+      'nt.id as nt_id',
+      'nt.status as nt_status',
       eb
         .exists(
           eb
@@ -65,10 +77,10 @@ const payingTokenQuery = compiledOnce((db: Executor, merchantId: string, tokenHa
         )
         .as('upgrade_asked'),
     ])
-    .where('token_hash', '=', tokenHash)
-    .where('merchant_id', '=', merchantId)
-    .where('deleted_at', 'is', null);
-});
+    .where('tokens.token_hash', '=', tokenHash)
+    .where('tokens.merchant_id', '=', merchantId)
+    .where('tokens.deleted_at', 'is', null),
+);
 
 export async function findTokenByHash(db: Executor, tokenHash: string): Promise<TokenRow | undefined> {
   return db.selectFrom('tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
