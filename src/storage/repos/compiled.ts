@@ -34,3 +34,14 @@ export function compiledOnce<A extends unknown[], R>(build: (db: Executor, ...ar
     return db.executeQuery<R>(CompiledQuery.raw(plan.sql, parameters));
   };
 }
+
+/**
+ * `compiledOnce` for a one-row INSERT of every column of a table: `columns` names them (the type
+ * checks it against the row: none missing, none extra), `build` adds the table and any ON CONFLICT
+ * to the row it is given, and the result takes a row. Absent optional columns are inserted as NULL.
+ */
+export function compiledInsert<Row extends object>(columns: Record<keyof Row, 1>, build: (db: Executor, row: Row) => Compilable<unknown>) {
+  const names = Object.keys(columns) as (keyof Row)[];
+  const query = compiledOnce((db: Executor, ...values: unknown[]) => build(db, Object.fromEntries(names.map((c, i) => [c, values[i]])) as Row));
+  return (engine: Engine, db: Executor, row: Row): Promise<QueryResult<unknown>> => query(engine, db, ...names.map((c) => row[c] ?? null));
+}

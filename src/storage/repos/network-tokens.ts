@@ -1,30 +1,25 @@
 import type { Updateable } from 'kysely';
 import type { NetworkTokenRequestsTable, NetworkTokensTable, NetworkTransactionsTable } from '../schema.ts';
 import type { Engine } from '../database.ts';
-import { compiledOnce } from './compiled.ts';
+import { compiledInsert } from './compiled.ts';
 import type { Executor } from './executor.ts';
 
 export type NetworkTokenRow = NetworkTokensTable;
 export type NetworkTokenRequestRow = NetworkTokenRequestsTable;
 export type NetworkTransactionRow = NetworkTransactionsTable;
 
-/** Every column of a network token, in the order `insertNetworkToken`'s parameters follow. */
-const TOKEN_COLUMNS = Object.keys({
-  id: 1, merchant_id: 1, network: 1, status: 1, source: 1, card_ct: 1, card_bin: 1, card_last4: 1, card_expiry: 1, token_last4: 1, token_expiry: 1,
-  par: 1, card_art_ids: 1, issuer: 1, created_at: 1, updated_at: 1, card_fingerprint: 1,
-} satisfies Record<keyof NetworkTokenRow, 1>) as (keyof NetworkTokenRow)[];
-
-// Once per token (every batch record): built once (see `compiledOnce`).
-const insertTokenQuery = compiledOnce((db: Executor, ...values: unknown[]) =>
-  db
-    .insertInto('network_tokens')
-    .values(Object.fromEntries(TOKEN_COLUMNS.map((c, i) => [c, values[i]])) as unknown as NetworkTokenRow)
-    .onConflict((oc) => oc.column('id').doNothing()),
+// Once per token (every batch record): built once (see `compiledInsert`).
+const insertTokenQuery = compiledInsert<NetworkTokenRow>(
+  {
+    id: 1, merchant_id: 1, network: 1, status: 1, source: 1, card_ct: 1, card_bin: 1, card_last4: 1, card_expiry: 1, token_last4: 1, token_expiry: 1,
+    par: 1, card_art_ids: 1, issuer: 1, created_at: 1, updated_at: 1, card_fingerprint: 1,
+  },
+  (db, row) => db.insertInto('network_tokens').values(row).onConflict((oc) => oc.column('id').doNothing()),
 );
 
 /** Inserts a token unless its id exists (the TSP handed back a token it already issued). */
 export async function insertNetworkToken(engine: Engine, db: Executor, row: NetworkTokenRow): Promise<boolean> {
-  const result = await insertTokenQuery(engine, db, ...TOKEN_COLUMNS.map((c) => row[c] ?? null));
+  const result = await insertTokenQuery(engine, db, row);
   return Number(result.numAffectedRows ?? 0) > 0;
 }
 

@@ -1,26 +1,24 @@
 import type { Updateable } from 'kysely';
 import type { OrderRefundsTable, OrdersTable } from '../schema.ts';
 import type { Db, Engine } from '../database.ts';
-import { compiledOnce } from './compiled.ts';
+import { compiledInsert, compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
 
 export type OrderRow = OrdersTable;
 export type OrderRefundRow = OrderRefundsTable;
 
-/** Every column of an order, in the order `insertOrder`'s parameters follow (the compiler checks none is missing or extra). */
-const ORDER_COLUMNS = Object.keys({
-  id: 1, merchant_id: 1, number: 1, customer_id: 1, currency: 1, status: 1, items: 1, subtotal: 1, total: 1, notify_url: 1, redirect_url: 1,
-  installments: 1, fixed_installments: 1, token_type: 1, brand: 1, last4: 1, payment_status: 1, payment_reference: 1, authorization_id: 1,
-  credential: 1, decline_code: 1, captured_amount: 1, refunded_amount: 1, created_at: 1, updated_at: 1, paid_at: 1, installment_options: 1, idempotency_key: 1,
-} satisfies Record<keyof OrderRow, 1>) as (keyof OrderRow)[];
-
-// On the path of every order: built once (see `compiledOnce`).
-const insertOrderQuery = compiledOnce((db: Executor, ...values: unknown[]) =>
-  db.insertInto('orders').values(Object.fromEntries(ORDER_COLUMNS.map((c, i) => [c, values[i]])) as unknown as OrderRow),
+// On the path of every order: built once (see `compiledInsert`).
+const insertOrderQuery = compiledInsert<OrderRow>(
+  {
+    id: 1, merchant_id: 1, number: 1, customer_id: 1, currency: 1, status: 1, items: 1, subtotal: 1, total: 1, notify_url: 1, redirect_url: 1,
+    installments: 1, fixed_installments: 1, token_type: 1, brand: 1, last4: 1, payment_status: 1, payment_reference: 1, authorization_id: 1,
+    credential: 1, decline_code: 1, captured_amount: 1, refunded_amount: 1, created_at: 1, updated_at: 1, paid_at: 1, installment_options: 1, idempotency_key: 1,
+  },
+  (db, row) => db.insertInto('orders').values(row),
 );
 
 export async function insertOrder(engine: Engine, db: Executor, row: OrderRow): Promise<void> {
-  await insertOrderQuery(engine, db, ...ORDER_COLUMNS.map((c) => row[c]));
+  await insertOrderQuery(engine, db, row);
 }
 
 /** A merchant's own order; another merchant's id finds nothing. */

@@ -1,26 +1,20 @@
 import type { Updateable } from 'kysely';
 import type { SandboxAuthorizationsTable } from '../schema.ts';
 import type { Engine } from '../database.ts';
-import { compiledOnce } from './compiled.ts';
+import { compiledInsert } from './compiled.ts';
 import type { Executor } from './executor.ts';
 
 export type SandboxAuthorizationRow = SandboxAuthorizationsTable;
 
-const COLUMNS = Object.keys({
-  id: 1, merchant_id: 1, reference: 1, card_fingerprint: 1, amount: 1, currency: 1, captured_amount: 1, status: 1, decline_reason: 1, created_at: 1, updated_at: 1,
-} satisfies Record<keyof SandboxAuthorizationRow, 1>) as (keyof SandboxAuthorizationRow)[];
-
-// One per payment (the sandbox's sale): built once (see `compiledOnce`).
-const insertQuery = compiledOnce((db: Executor, ...values: unknown[]) =>
-  db
-    .insertInto('sandbox_authorizations')
-    .values(Object.fromEntries(COLUMNS.map((c, i) => [c, values[i]])) as unknown as SandboxAuthorizationRow)
-    .onConflict((oc) => oc.columns(['merchant_id', 'reference']).doNothing()),
+// One per payment (the sandbox's sale): built once (see `compiledInsert`).
+const insertQuery = compiledInsert<SandboxAuthorizationRow>(
+  { id: 1, merchant_id: 1, reference: 1, card_fingerprint: 1, amount: 1, currency: 1, captured_amount: 1, status: 1, decline_reason: 1, created_at: 1, updated_at: 1 },
+  (db, row) => db.insertInto('sandbox_authorizations').values(row).onConflict((oc) => oc.columns(['merchant_id', 'reference']).doNothing()),
 );
 
 /** Inserts unless the reference is taken; returns whether this call inserted. */
 export async function insertSandboxAuthorization(engine: Engine, db: Executor, row: SandboxAuthorizationRow): Promise<boolean> {
-  const r = await insertQuery(engine, db, ...COLUMNS.map((c) => row[c]));
+  const r = await insertQuery(engine, db, row);
   return Number(r.numAffectedRows ?? 0) > 0;
 }
 
