@@ -376,13 +376,7 @@ export class SandboxTsp implements TokenServiceProvider {
    * decrypting the card on every payment.
    */
   #scenario(row: Pick<SandboxTspTokenRow, 'id' | 'card_ct' | 'pan_fingerprint'>): Scenario {
-    let scenario = this.#scenarios.get(row.pan_fingerprint);
-    if (!scenario) {
-      scenario = scenarioOf(this.#card(row).pan);
-      if (this.#scenarios.size >= 10_000) this.#scenarios.clear();
-      this.#scenarios.set(row.pan_fingerprint, scenario);
-    }
-    return scenario;
+    return remembered(this.#scenarios, row.pan_fingerprint, () => scenarioOf(this.#card(row).pan));
   }
 
   #card(row: Pick<SandboxTspTokenRow, 'id' | 'card_ct'>): Card {
@@ -414,14 +408,7 @@ export class SandboxTsp implements TokenServiceProvider {
 
   /** A card art id per network and issuer BIN: a MAC, made once per BIN (it is part of every token answer). */
   #cardArt(network: string, bin: string): string {
-    const key = `${network}|${bin}`;
-    let art = this.#arts.get(key);
-    if (art === undefined) {
-      art = `art-${network.toLowerCase()}-${this.#mac(`art|${bin}`).slice(0, 12)}`;
-      if (this.#arts.size >= 10_000) this.#arts.clear();
-      this.#arts.set(key, art);
-    }
-    return art;
+    return remembered(this.#arts, `${network}|${bin}`, () => `art-${network.toLowerCase()}-${this.#mac(`art|${bin}`).slice(0, 12)}`);
   }
 
   #mac(value: string): string {
@@ -441,6 +428,17 @@ export class SandboxTsp implements TokenServiceProvider {
     const ms = this.#opts.latency?.() ?? 0;
     if (ms > 0) await new Promise((r) => setTimeout(r, ms));
   }
+}
+
+/** `map`'s value for `key`, made once by `make`; the map is emptied past 10,000 entries (a bounded memo). */
+function remembered<V>(map: Map<string, V>, key: string, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    if (map.size >= 10_000) map.clear();
+    map.set(key, value);
+  }
+  return value;
 }
 
 /** `MMYY` of the month `years` after `now`. */
