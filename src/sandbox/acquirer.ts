@@ -10,6 +10,7 @@ import {
   type SandboxAuthorizationRow,
 } from '../storage/repos/sandbox-authorizations.ts';
 import { findSandboxRefundByReference, insertSandboxRefund, sumSandboxRefunds } from '../storage/repos/sandbox-refunds.ts';
+import { delay, roundTrip } from './latency.ts';
 import { scenarioOf } from './test-cards.ts';
 
 export interface SandboxAcquirerOptions {
@@ -35,7 +36,7 @@ export class SandboxAcquirer implements Acquirer {
   }
 
   async authorize(request: AuthorizeRequest): Promise<AuthorizeResult> {
-    await this.#delay();
+    await delay(this.#opts.latency);
     return this.#authorize(request, false);
   }
 
@@ -45,11 +46,7 @@ export class SandboxAcquirer implements Acquirer {
    * the caller's reference: the window the order reconciler covers.
    */
   async sale(request: AuthorizeRequest): Promise<AuthorizeResult> {
-    const ms = this.#opts.latency?.() ?? 0;
-    if (ms > 0) await new Promise((r) => setTimeout(r, ms / 2));
-    const result = await this.#authorize(request, true);
-    if (ms > 0) await new Promise((r) => setTimeout(r, ms / 2));
-    return result;
+    return roundTrip(this.#opts.latency, () => this.#authorize(request, true));
   }
 
   /** One authorization per reference: the first call records it (captured at once for a sale); a retry gets what the first call got. */
@@ -81,7 +78,7 @@ export class SandboxAcquirer implements Acquirer {
   }
 
   async capture(authorizationId: string, amount: number): Promise<void> {
-    await this.#delay();
+    await delay(this.#opts.latency);
     await this.#capture(authorizationId, amount);
   }
 
@@ -96,7 +93,7 @@ export class SandboxAcquirer implements Acquirer {
   }
 
   async void(authorizationId: string): Promise<void> {
-    await this.#delay();
+    await delay(this.#opts.latency);
     const auth = await this.#get(authorizationId);
     if (auth.status === 'voided') return;
     if (auth.status === 'declined') throw new AcquirerError('cannot void a declined authorization');
@@ -104,7 +101,7 @@ export class SandboxAcquirer implements Acquirer {
   }
 
   async refund(authorizationId: string, reference: string, amount: number): Promise<void> {
-    await this.#delay();
+    await delay(this.#opts.latency);
     if (await findSandboxRefundByReference(this.#db, reference)) return;
     const auth = await this.#get(authorizationId);
     if (auth.status !== 'captured') throw new AcquirerError(`cannot refund an authorization that is ${auth.status}`);
@@ -126,10 +123,6 @@ export class SandboxAcquirer implements Acquirer {
     return auth;
   }
 
-  async #delay(): Promise<void> {
-    const ms = this.#opts.latency?.() ?? 0;
-    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
-  }
 }
 
 export class AcquirerError extends Error {

@@ -38,6 +38,7 @@ import {
 import { open, seal } from '../vault/cipher.ts';
 import { randomPooled } from '../domain/random.ts';
 import { scenarioOf, withCheckDigit, type Scenario } from './test-cards.ts';
+import { delay, roundTrip } from './latency.ts';
 import { createIssuerMeter, type IssuerMeter } from './issuer-meter.ts';
 
 /** The job that tells the token requestor of an issuer-side change (and applies scheduled ones). */
@@ -113,7 +114,7 @@ export class SandboxTsp implements TokenServiceProvider {
   }
 
   async requestToken(req: TokenProvisionRequest): Promise<ProvisionResult> {
-    await this.#delay();
+    await delay(this.#opts.latency);
     const { card } = req;
     const bin = card.pan.slice(0, 6);
     const admitted = await this.meter.admit(bin);
@@ -163,7 +164,7 @@ export class SandboxTsp implements TokenServiceProvider {
   }
 
   async changeState(merchantId: string, tokenRef: string, action: LifecycleAction): Promise<LifecycleResult> {
-    await this.#delay();
+    await delay(this.#opts.latency);
     const k = this.#db.kysely;
     const row = await findSandboxToken(k, tokenRef);
     if (!row || row.merchant_id !== merchantId) return { ok: false, reason: 'not_found', message: 'No such token.' };
@@ -192,7 +193,7 @@ export class SandboxTsp implements TokenServiceProvider {
   }
 
   async createCryptogram(req: CryptogramRequest): Promise<CryptogramResult> {
-    await this.#delay();
+    await delay(this.#opts.latency);
     const k = this.#db.kysely;
     const row = await findIssuingSandboxToken(this.#db.engine, k, req.tokenRef);
     if (!row || row.merchant_id !== req.merchantId) return { ok: false, reason: 'not_found', message: 'No such token.' };
@@ -222,7 +223,7 @@ export class SandboxTsp implements TokenServiceProvider {
    * The authorization is recorded under `cof:<cryptogram id>` and left to be captured.
    */
   async authorize(req: TokenAuthorizationRequest): Promise<TokenAuthorizationResult> {
-    await this.#delay();
+    await delay(this.#opts.latency);
     return this.#authorize(req, undefined);
   }
 
@@ -234,11 +235,7 @@ export class SandboxTsp implements TokenServiceProvider {
    * an answer lost on its way back leaves a record under `reference` that the order reconciler finds.
    */
   async sale(req: TokenAuthorizationRequest & { reference: string }): Promise<TokenAuthorizationResult> {
-    const ms = this.#opts.latency?.() ?? 0;
-    if (ms > 0) await new Promise((r) => setTimeout(r, ms / 2));
-    const result = await this.#authorize(req, req.reference);
-    if (ms > 0) await new Promise((r) => setTimeout(r, ms / 2));
-    return result;
+    return roundTrip(this.#opts.latency, () => this.#authorize(req, req.reference));
   }
 
   /** `reference` undefined: an authorization under `cof:<cryptogram id>`; else a sale under `reference`. */
@@ -424,10 +421,6 @@ export class SandboxTsp implements TokenServiceProvider {
     return open(this.#key, Buffer.from(sealed, 'base64url'), aad).toString('utf8');
   }
 
-  async #delay(): Promise<void> {
-    const ms = this.#opts.latency?.() ?? 0;
-    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
-  }
 }
 
 /** `map`'s value for `key`, made once by `make`; the map is emptied past 10,000 entries (a bounded memo). */
