@@ -31,6 +31,7 @@ import {
   insertSandboxCryptogram,
   insertSandboxToken,
   listSandboxTokensByPar,
+  sandboxRequestorKey,
   updateSandboxToken,
   useSandboxCryptogram,
   type SandboxTspTokenRow,
@@ -127,11 +128,13 @@ export class SandboxTsp implements TokenServiceProvider {
     if (scenario.kind === 'decline' && PROVISION_DECLINES.has(scenario.reason)) return { ok: false, decline: scenario.reason };
 
     const k = this.#db.relaxed; // simulator state: see Db.relaxed
-    const requestorKey = this.#requestorKey(req);
+    const identity = this.#identity(req);
+    const par = this.parOf(card.pan);
+    const requestorKey = identity ? sandboxRequestorKey(par, identity) : undefined;
     const now = this.#opts.now();
     // A new token is tried first (one statement: most requests are new); a unique key it hits says why not.
     for (let tries = 0; tries < 5; tries++) {
-      const row = this.#newToken(req, requestorKey, now);
+      const row = this.#newToken(req, par, identity, now);
       if (await insertSandboxToken(this.#db.engine, k, row)) {
         if (scenario.kind === 'suspended_later') {
           await enqueueJob(
@@ -151,7 +154,7 @@ export class SandboxTsp implements TokenServiceProvider {
         const holder = await findSandboxTokenByRequestorKey(this.#db.engine, k, requestorKey);
         if (holder && holder.status !== 'DELETED') return { ok: true, token: this.#info(holder), reused: true };
         // A deleted token is never handed out again: free its identity for a new one.
-        if (holder) await updateSandboxToken(k, holder.id, { requestor_key: null });
+        if (holder) await updateSandboxToken(k, holder.id, { requestor_key: sandboxRequestorKey(holder.par, holder.id) });
       }
       // Otherwise the random token PAN collided with another: draw again.
     }
@@ -186,7 +189,7 @@ export class SandboxTsp implements TokenServiceProvider {
       patch = { status: 'ACTIVE', suspended_by: null };
     } else {
       // Deleted tokens keep their fingerprints (a later payment is declined, not unknown) but no numbers.
-      patch = { status: 'DELETED', suspended_by: null, card_ct: '', token_pan_ct: '', requestor_key: null };
+      patch = { status: 'DELETED', suspended_by: null, card_ct: '', token_pan_ct: '', requestor_key: sandboxRequestorKey(row.par, row.id) };
     }
     await updateSandboxToken(k, row.id, { ...patch, updated_at: now });
     return { ok: true, token: this.#info({ ...row, ...patch }), changed: true };
@@ -297,7 +300,7 @@ export class SandboxTsp implements TokenServiceProvider {
     const now = this.#opts.now();
     let touched = 0;
     await this.#db.kysely.transaction().execute(async (trx) => {
-      for (const row of await listSandboxTokensByPar(trx, par)) {
+      for (const row of await listSandboxTokensByPar(this.#db.engine, trx, par)) {
         let patch: Partial<SandboxTspTokenRow> | undefined;
         if (event === 'CARD_LOST' && row.status === 'ACTIVE') patch = { status: 'SUSPENDED', suspended_by: 'issuer' };
         if (event === 'CARD_FOUND' && row.status === 'SUSPENDED' && row.suspended_by === 'issuer') patch = { status: 'ACTIVE', suspended_by: null };
@@ -334,7 +337,7 @@ export class SandboxTsp implements TokenServiceProvider {
     return par;
   }
 
-  #newToken(req: TokenProvisionRequest, requestorKey: string | null, now: number): SandboxTspTokenRow {
+  #newToken(req: TokenProvisionRequest, par: string, identity: string | null, now: number): SandboxTspTokenRow {
     const { card, network } = req;
     const spec = TOKEN_BINS[network];
     let tokenPan = card.pan;
@@ -349,7 +352,8 @@ export class SandboxTsp implements TokenServiceProvider {
       id,
       merchant_id: req.merchantId,
       network,
-      requestor_key: requestorKey,
+      // A token without an identity (Mastercard, Discover) is keyed by its id: still findable by PAR.
+      requestor_key: sandboxRequestorKey(par, identity ?? id),
       pan_fingerprint: this.#mac(`pan|${card.pan}`),
       card_ct: this.#seal(JSON.stringify([card.pan, card.expMonth, card.expYear]), `sandbox-card:${id}`),
       token_pan_ct: this.#seal(tokenPan, `sandbox-token-pan:${id}`),
@@ -357,7 +361,7 @@ export class SandboxTsp implements TokenServiceProvider {
       token_last4: tokenPan.slice(-4),
       token_expiry: mmyy(now, TOKEN_LIFETIME_YEARS),
       card_expiry: card.expMonth + card.expYear.slice(-2),
-      par: this.parOf(card.pan),
+      par,
       bin: card.pan.slice(0, 6),
       status: 'ACTIVE',
       suspended_by: null,
@@ -382,7 +386,7 @@ export class SandboxTsp implements TokenServiceProvider {
   }
 
   /** Visa: merchant + card + accountId; Amex: also email; Mastercard and Discover: none (a new token each time). */
-  #requestorKey(req: TokenProvisionRequest): string | null {
+  #identity(req: TokenProvisionRequest): string | null {
     if (req.network !== 'VISA' && req.network !== 'AMEX') return null;
     const parts = [req.network, req.merchantId, req.card.pan, req.card.expMonth, req.card.expYear, req.accountId ?? ''];
     if (req.network === 'AMEX') parts.push((req.email ?? '').toLowerCase());

@@ -15,6 +15,7 @@ import * as m0008 from './migrations/0008-hosted-fields.ts';
 import * as m0009 from './migrations/0009-operators.ts';
 import * as m0010 from './migrations/0010-key-versions.ts';
 import * as m0012 from './migrations/0012-ops.ts';
+import * as m0013 from './migrations/0013-sandbox-par-keys.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -57,9 +58,11 @@ const MIGRATIONS: Record<string, Migration> = {
   '0009-operators': m0009,
   '0010-key-versions': m0010,
   '0012-ops': m0012,
+  '0013-sandbox-par-keys': m0013,
 };
 
-class StaticMigrations implements MigrationProvider {
+/** Tessera's migrations, in name order (exported for tests that start from an older schema). */
+export class StaticMigrations implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
     return MIGRATIONS;
   }

@@ -229,7 +229,12 @@ export interface SandboxTspTokensTable {
   id: string;
   merchant_id: string;
   network: string;
-  /** Visa/Amex token identity (HMAC of merchant + card + accountId [+ email]); null for Mastercard. */
+  /**
+   * `<par>.<identity>`, unique: the identity is an HMAC of merchant + card + accountId [+ email]
+   * (Visa, Amex: one token per identity), else the token's own id (Mastercard, Discover, deleted
+   * tokens). The PAR prefix makes its index the one that finds a card's tokens (migration 0013).
+   * Null only in rows of before that migration.
+   */
   requestor_key: string | null;
   pan_fingerprint: string;
   card_ct: string;

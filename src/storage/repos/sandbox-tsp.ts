@@ -55,8 +55,20 @@ export async function findSandboxTokenByTokenPan(db: Executor, fingerprint: stri
   return db.selectFrom('sandbox_tsp_tokens').selectAll().where('token_pan_fingerprint', '=', fingerprint).executeTakeFirst();
 }
 
-export async function listSandboxTokensByPar(db: Executor, par: string): Promise<SandboxTspTokenRow[]> {
-  return db.selectFrom('sandbox_tsp_tokens').selectAll().where('par', '=', par).orderBy('created_at').execute();
+/** The requestor key of a token: its card's PAR, then its identity (see `SandboxTspTokensTable.requestor_key`). */
+export function sandboxRequestorKey(par: string, identity: string): string {
+  return `${par}.${identity}`;
+}
+
+/**
+ * Every token of a card. SQLite: the requestor keys starting `<par>.` (a byte-order range of the
+ * unique index; the store has no PAR index, migration 0013); PostgreSQL: its PAR index.
+ */
+export async function listSandboxTokensByPar(engine: Engine, db: Executor, par: string): Promise<SandboxTspTokenRow[]> {
+  let q = db.selectFrom('sandbox_tsp_tokens').selectAll().where('par', '=', par);
+  // '/' is the character after '.': the range is exactly the keys that start with `<par>.`.
+  if (engine === 'sqlite') q = q.where('requestor_key', '>=', `${par}.`).where('requestor_key', '<', `${par}/`);
+  return q.orderBy('created_at').execute();
 }
 
 export async function updateSandboxToken(db: Executor, id: string, patch: Updateable<SandboxTspTokensTable>): Promise<void> {
