@@ -1,10 +1,45 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { Migrator } from 'kysely';
+import { luhnValid } from '../src/domain/card.ts';
+import { TokenNumbering } from '../src/sandbox/token-numbers.ts';
+import { deriveKey, masterKeyFrom } from '../src/vault/master-key.ts';
+import { createSecretKey } from 'node:crypto';
 import { migrateToLatest, StaticMigrations } from '../src/storage/database.ts';
-import { CARDS, findPans } from './support/cards.ts';
+import { CARDS, findPans, TEST_PANS } from './support/cards.ts';
 import { ENGINES, eventually, startInstance, type Instance } from './support/harness.ts';
-import { cardPayload, cof, createCofMerchant, encryptToTessera, type CofMerchant } from './support/cof.ts';
+import { cardPayload, cof, createCofMerchant, encryptToTessera, merchantKeyPair, type CofMerchant } from './support/cof.ts';
+
+describe('sandbox token numbers (a keyed permutation of serials)', () => {
+  const a = new TokenNumbering(createSecretKey(Buffer.alloc(32, 1)));
+  const b = new TokenNumbering(createSecretKey(Buffer.alloc(32, 2)));
+
+  it('is a permutation of every n-digit number, and decode undoes encode', () => {
+    for (let digits = 1; digits <= 5; digits++) {
+      const seen = new Set<string>();
+      for (let serial = 0; serial < 10 ** digits; serial++) {
+        const n = a.encode(serial, digits);
+        assert.equal(n.length, digits);
+        assert.equal(a.decode(n), serial);
+        seen.add(n);
+      }
+      assert.equal(seen.size, 10 ** digits, `every ${digits}-digit number once`);
+    }
+    for (const digits of [8, 9]) {
+      for (const serial of [0, 1, 2, 10 ** digits - 1, 123_456, 10 ** (digits - 1) + 7]) assert.equal(a.decode(a.encode(serial, digits)), serial);
+    }
+  });
+
+  it('does not number consecutively, and another key numbers otherwise', () => {
+    const first = Array.from({ length: 100 }, (_, i) => Number(a.encode(i, 9)));
+    const steps = first.slice(1).filter((n, i) => Math.abs(n - first[i]!) === 1);
+    assert.ok(steps.length < 3, 'consecutive serials do not give neighbouring numbers');
+    assert.ok(new Set(first.map((n) => String(n).slice(0, 3))).size > 50, 'spread over the range');
+    const other = Array.from({ length: 100 }, (_, i) => Number(b.encode(i, 9)));
+    assert.ok(other.filter((n, i) => n === first[i]).length < 2);
+  });
+});
 
 /**
  * The sandbox TSP's token store keys every token by `<par>.<identity>` (migration 0013): one unique
@@ -79,11 +114,49 @@ for (const engine of ENGINES) {
       assert.match(old.get(visa.tokenId)!.requestor_key!, /^[0-9a-f]{64}$/, 'an Amex token had its identity alone');
       for (const r of before.filter((b) => b.status === 'DELETED')) assert.equal(old.get(r.id)!.requestor_key, null, 'a deleted token had none');
 
-      assert.deepEqual(await migrateToLatest(t.deps.db), ['0013-sandbox-par-keys']);
+      assert.ok((await migrateToLatest(t.deps.db)).includes('0013-sandbox-par-keys'));
       assert.deepEqual(await keys(), before, 'the upgrade gives every token the key a new one gets');
       assert.equal((await create(cardPayload(CARDS.amex, { accountId: 'acct-3', email: 'a@example.com' }))).tokenId, visa.tokenId, 'still reused');
       assert.equal(await issuerEvent(mc.par, 'CARD_LOST'), 1);
       await statusBecomes(mc.tokenId, 'SUSPENDED');
+    });
+
+    it('numbers tokens from serials: their lookup keys are in serial order, and payments find them by token PAN', async () => {
+      const keyPair = await merchantKeyPair();
+      assert.equal((await cof(t, m, 'PATCH', `/cof/v1/merchants/${m.id}`, { body: { jwks: keyPair.jwks } })).status, 200);
+      const credentials = async (tokenId: string) => {
+        const res = await cof(t, m, 'POST', '/cof/v1/transactions', { body: { tokenId, transactionType: 'SINGLE' } });
+        assert.equal(res.status, 201, res.text);
+        const data = (await keyPair.decrypt(res.body.encryptedData)) as Record<string, string>;
+        TEST_PANS.push(data.tokenPan!);
+        return data;
+      };
+      const authorize = (data: Record<string, string>) =>
+        cof(t, m, 'POST', '/sandbox/v1/authorizations', {
+          body: { merchantId: m.id, tokenPan: data.tokenPan, tokenExpiryDate: data.tokenExpiryDate, cryptogram: data.cryptogram, amount: 1999, currency: 'MXN' },
+        });
+      const one = await create(cardPayload(CARDS.discover));
+      const two = await create(cardPayload(CARDS.discover));
+      const lookup = async (id: string) =>
+        (await t.deps.db.kysely.selectFrom('sandbox_tsp_tokens').select('token_pan_fingerprint').where('id', '=', id).executeTakeFirstOrThrow()).token_pan_fingerprint;
+      const [k1, k2] = [await lookup(one.tokenId), await lookup(two.tokenId)];
+      assert.match(k1, /^#601199\d{9}$/);
+      assert.ok(k2 > k1, 'the next token, the next key');
+      const d1 = await credentials(one.tokenId);
+      const d2 = await credentials(two.tokenId);
+      assert.ok(luhnValid(d1.tokenPan!) && d1.tokenPan!.startsWith('601199') && d1.tokenPan!.endsWith(one.tokenLastDigits));
+      assert.notEqual(d1.tokenPan, d2.tokenPan);
+      assert.equal((await authorize(d1)).body.status, 'approved');
+      // One token's cryptogram with another's number: the number's own token says why not.
+      assert.equal((await authorize({ ...d2, cryptogram: (await credentials(one.tokenId)).cryptogram! })).body.reason, 'invalid_cryptogram');
+      assert.equal((await authorize({ ...d2, tokenPan: d2.tokenPan!.slice(0, -2) + String((Number(d2.tokenPan!.slice(-2, -1)) + 1) % 10) + d2.tokenPan!.slice(-1) })).body.reason, 'invalid_token');
+
+      // A token numbered before migration 0014 is found by the HMAC of its number, as it was.
+      const master = masterKeyFrom(await t.deps.vault.rootSecret(Date.now()));
+      const mac = createHmac('sha256', deriveKey(master, 'sandbox-tsp')).update(`token-pan|${d2.tokenPan}`).digest('hex');
+      await t.deps.db.kysely.updateTable('sandbox_tsp_tokens').set({ token_pan_fingerprint: mac }).where('id', '=', two.tokenId).execute();
+      assert.equal((await authorize(await credentials(two.tokenId))).body.status, 'approved');
+      assert.equal((await authorize({ ...(await credentials(two.tokenId)), cryptogram: (await credentials(one.tokenId)).cryptogram! })).body.reason, 'invalid_cryptogram');
     });
   });
 }

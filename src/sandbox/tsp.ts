@@ -32,6 +32,7 @@ import {
   insertSandboxToken,
   listSandboxTokensByPar,
   sandboxRequestorKey,
+  takeCounterBlock,
   updateSandboxToken,
   useSandboxCryptogram,
   type SandboxTspTokenRow,
@@ -41,6 +42,7 @@ import { randomPooled } from '../domain/random.ts';
 import { scenarioOf, withCheckDigit, type Scenario } from './test-cards.ts';
 import { delay, roundTrip } from './latency.ts';
 import { createIssuerMeter, type IssuerMeter } from './issuer-meter.ts';
+import { lookupKey, TokenNumbering } from './token-numbers.ts';
 
 /** The job that tells the token requestor of an issuer-side change (and applies scheduled ones). */
 export const TASK_TSP_EVENT = 'sandbox.tsp.lifecycle_event';
@@ -79,6 +81,8 @@ const TOKEN_BINS: Record<NetworkName, { prefix: string; length: number; eci: str
 };
 
 const TOKEN_LIFETIME_YEARS = 3;
+/** Token serials a process takes from the network's counter at a time (`takeCounterBlock`). */
+const SERIAL_BLOCK = 1000;
 const PAR_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /**
@@ -101,12 +105,16 @@ export class SandboxTsp implements TokenServiceProvider {
   readonly #arts = new Map<string, string>();
   /** The test-card outcome of each funding card seen, by its fingerprint (see `#scenario`). */
   readonly #scenarios = new Map<string, Scenario>();
+  readonly #numbers: TokenNumbering;
+  /** Each network's block of token serials being handed out. */
+  readonly #serials = new Map<NetworkName, { next: number; end: number }>();
 
   constructor(db: Db, opts: SandboxTspOptions) {
     this.#db = db;
     this.#opts = opts;
     this.#key = createSecretKey(opts.key);
     this.#parKey = createSecretKey(opts.parKey);
+    this.#numbers = new TokenNumbering(this.#key);
     this.meter = createIssuerMeter(db, opts.issuerTps ?? 0);
   }
 
@@ -134,7 +142,7 @@ export class SandboxTsp implements TokenServiceProvider {
     const now = this.#opts.now();
     // A new token is tried first (one statement: most requests are new); a unique key it hits says why not.
     for (let tries = 0; tries < 5; tries++) {
-      const row = this.#newToken(req, par, identity, now);
+      const row = await this.#newToken(k, req, par, identity, now);
       if (await insertSandboxToken(this.#db.engine, k, row)) {
         if (scenario.kind === 'suspended_later') {
           await enqueueJob(
@@ -156,7 +164,9 @@ export class SandboxTsp implements TokenServiceProvider {
         // A deleted token is never handed out again: free its identity for a new one.
         if (holder) await updateSandboxToken(k, holder.id, { requestor_key: sandboxRequestorKey(holder.par, holder.id) });
       }
-      // Otherwise the random token PAN collided with another: draw again.
+      // Otherwise the token number was taken (never expected: serials do not repeat, unless the
+      // counter went back, e.g. a restored backup): number it again from a fresh block.
+      this.#serials.delete(req.network);
     }
     throw new TspUnavailableError('the token service could not allocate a token number');
   }
@@ -245,12 +255,12 @@ export class SandboxTsp implements TokenServiceProvider {
   async #authorize(req: TokenAuthorizationRequest, reference: string | undefined): Promise<TokenAuthorizationResult> {
     const k = this.#db.kysely;
     const declined = (reason: string): TokenAuthorizationResult => ({ status: 'declined', reason, authorizationId: null });
-    const tokenPanMac = this.#mac(`token-pan|${req.tokenPan}`);
     // The cryptogram with its token in one read; when they do not match this token PAN and
     // merchant (rare), the token PAN's own token says which refusal it is.
     const found = await findSandboxCryptogramWithToken(this.#db.engine, k, this.#mac(`cryptogram|${req.cryptogram}`));
-    if (!found || found.token.token_pan_fingerprint !== tokenPanMac || found.token.merchant_id !== req.merchantId) {
-      const token = await findSandboxTokenByTokenPan(k, tokenPanMac);
+    if (!found || !this.#isTokenPan(found.token.token_pan_fingerprint, req.tokenPan) || found.token.merchant_id !== req.merchantId) {
+      const serialKey = this.#serialKey(req.tokenPan);
+      const token = (serialKey && (await findSandboxTokenByTokenPan(k, serialKey))) || (await findSandboxTokenByTokenPan(k, this.#mac(`token-pan|${req.tokenPan}`)));
       return declined(!token || token.merchant_id !== req.merchantId ? 'invalid_token' : 'invalid_cryptogram');
     }
     const { cryptogram: crypto, token } = found;
@@ -337,16 +347,16 @@ export class SandboxTsp implements TokenServiceProvider {
     return par;
   }
 
-  #newToken(req: TokenProvisionRequest, par: string, identity: string | null, now: number): SandboxTspTokenRow {
+  async #newToken(k: Db['relaxed'], req: TokenProvisionRequest, par: string, identity: string | null, now: number): Promise<SandboxTspTokenRow> {
     const { card, network } = req;
     const spec = TOKEN_BINS[network];
-    let tokenPan = card.pan;
-    while (tokenPan === card.pan) {
-      const random = randomPooled(spec.length - spec.prefix.length - 1);
-      let digits = spec.prefix;
-      for (const b of random) digits += String(b % 10);
-      tokenPan = withCheckDigit(digits);
-    }
+    const digits = spec.length - spec.prefix.length - 1;
+    let serial: number;
+    let tokenPan: string;
+    do {
+      serial = await this.#nextSerial(k, network, digits);
+      tokenPan = withCheckDigit(spec.prefix + this.#numbers.encode(serial, digits));
+    } while (tokenPan === card.pan);
     const id = randomUUIDv7();
     return {
       id,
@@ -357,7 +367,7 @@ export class SandboxTsp implements TokenServiceProvider {
       pan_fingerprint: this.#mac(`pan|${card.pan}`),
       card_ct: this.#seal(JSON.stringify([card.pan, card.expMonth, card.expYear]), `sandbox-card:${id}`),
       token_pan_ct: this.#seal(tokenPan, `sandbox-token-pan:${id}`),
-      token_pan_fingerprint: this.#mac(`token-pan|${tokenPan}`),
+      token_pan_fingerprint: lookupKey(spec.prefix, serial, digits),
       token_last4: tokenPan.slice(-4),
       token_expiry: mmyy(now, TOKEN_LIFETIME_YEARS),
       card_expiry: card.expMonth + card.expYear.slice(-2),
@@ -410,6 +420,35 @@ export class SandboxTsp implements TokenServiceProvider {
   /** A card art id per network and issuer BIN: a MAC, made once per BIN (it is part of every token answer). */
   #cardArt(network: string, bin: string): string {
     return remembered(this.#arts, `${network}|${bin}`, () => `art-${network.toLowerCase()}-${this.#mac(`art|${bin}`).slice(0, 12)}`);
+  }
+
+  /** The next serial of `network`'s token numbers, from this process's block of them. */
+  async #nextSerial(k: Db['relaxed'], network: NetworkName, digits: number): Promise<number> {
+    let block = this.#serials.get(network);
+    if (!block || block.next >= block.end) {
+      const first = await takeCounterBlock(k, `token_serial:${network}`, SERIAL_BLOCK);
+      block = { next: first, end: first + SERIAL_BLOCK };
+      this.#serials.set(network, block);
+    }
+    const serial = block.next++;
+    if (serial >= 10 ** digits) throw new TspUnavailableError('the token service has no token numbers left');
+    return serial;
+  }
+
+  /** The lookup key of a token number this TSP numbered from a serial, if it can be one (token BIN, length, check digit). */
+  #serialKey(tokenPan: string): string | undefined {
+    if (!/^\d+$/.test(tokenPan) || withCheckDigit(tokenPan.slice(0, -1)) !== tokenPan) return undefined;
+    for (const spec of Object.values(TOKEN_BINS)) {
+      if (tokenPan.length !== spec.length || !tokenPan.startsWith(spec.prefix)) continue;
+      const digits = spec.length - spec.prefix.length - 1;
+      return lookupKey(spec.prefix, this.#numbers.decode(tokenPan.slice(spec.prefix.length, -1)), digits);
+    }
+    return undefined;
+  }
+
+  /** Whether `tokenPan` is the number of the token whose lookup key is `key` (a serial's, or an older token's HMAC). */
+  #isTokenPan(key: string, tokenPan: string): boolean {
+    return key.startsWith('#') ? key === this.#serialKey(tokenPan) : key === this.#mac(`token-pan|${tokenPan}`);
   }
 
   #mac(value: string): string {

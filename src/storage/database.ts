@@ -16,6 +16,7 @@ import * as m0009 from './migrations/0009-operators.ts';
 import * as m0010 from './migrations/0010-key-versions.ts';
 import * as m0012 from './migrations/0012-ops.ts';
 import * as m0013 from './migrations/0013-sandbox-par-keys.ts';
+import * as m0014 from './migrations/0014-sandbox-token-serials.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -59,6 +60,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0010-key-versions': m0010,
   '0012-ops': m0012,
   '0013-sandbox-par-keys': m0013,
+  '0014-sandbox-token-serials': m0014,
 };
 
 /** Tessera's migrations, in name order (exported for tests that start from an older schema). */

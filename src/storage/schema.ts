@@ -239,6 +239,10 @@ export interface SandboxTspTokensTable {
   pan_fingerprint: string;
   card_ct: string;
   token_pan_ct: string;
+  /**
+   * The token number's lookup key, unique: `#<token BIN><serial>` for tokens numbered from a serial
+   * (`sandbox/token-numbers.ts`, migration 0014), an HMAC of the token number for older ones.
+   */
   token_pan_fingerprint: string;
   token_last4: string;
   token_expiry: string;
@@ -293,6 +297,7 @@ export interface Database {
   batch_bins: BatchBinsTable;
   batch_issuers: BatchIssuersTable;
   sandbox_issuer_buckets: SandboxIssuerBucketsTable;
+  sandbox_counters: SandboxCountersTable;
   sandbox_issuer_seconds: SandboxIssuerSecondsTable;
   issuers: IssuersTable;
   issuer_keys: IssuerKeysTable;
@@ -516,6 +521,13 @@ export interface BatchIssuersTable {
 }
 
 /** The sandbox issuers' rate-cap buckets, shared by every process on one database. */
+/** The sandbox's counters (token serials per network), taken from in blocks. */
+export interface SandboxCountersTable {
+  name: string;
+  /** The first value not yet handed out. */
+  next: number;
+}
+
 export interface SandboxIssuerBucketsTable {
   bin: string;
   tokens: number;

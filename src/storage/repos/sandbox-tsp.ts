@@ -51,8 +51,23 @@ export async function findIssuingSandboxToken(engine: Engine, db: Executor, id: 
   return (await issuingTokenQuery(engine, db, id)).rows[0];
 }
 
-export async function findSandboxTokenByTokenPan(db: Executor, fingerprint: string): Promise<SandboxTspTokenRow | undefined> {
-  return db.selectFrom('sandbox_tsp_tokens').selectAll().where('token_pan_fingerprint', '=', fingerprint).executeTakeFirst();
+export async function findSandboxTokenByTokenPan(db: Executor, lookupKey: string): Promise<SandboxTspTokenRow | undefined> {
+  return db.selectFrom('sandbox_tsp_tokens').selectAll().where('token_pan_fingerprint', '=', lookupKey).executeTakeFirst();
+}
+
+/**
+ * Takes the next `size` values of counter `name` (one statement, atomic on both engines: processes
+ * sharing a database never get the same values); returns the first. A block a process does not use
+ * up is a gap, never a repeat.
+ */
+export async function takeCounterBlock(db: Executor, name: string, size: number): Promise<number> {
+  const row = await db
+    .insertInto('sandbox_counters')
+    .values({ name, next: size })
+    .onConflict((oc) => oc.column('name').doUpdateSet((eb) => ({ next: eb('sandbox_counters.next', '+', size) })))
+    .returning('next')
+    .executeTakeFirstOrThrow();
+  return Number(row.next) - size;
 }
 
 /** The requestor key of a token: its card's PAR, then its identity (see `SandboxTspTokensTable.requestor_key`). */
