@@ -5,6 +5,7 @@ import { Migrator } from 'kysely';
 import { luhnValid } from '../src/domain/card.ts';
 import { TokenNumbering } from '../src/sandbox/token-numbers.ts';
 import { deriveKey, masterKeyFrom } from '../src/vault/master-key.ts';
+import { seal } from '../src/vault/cipher.ts';
 import { createSecretKey } from 'node:crypto';
 import { migrateToLatest, StaticMigrations } from '../src/storage/database.ts';
 import { CARDS, findPans, TEST_PANS } from './support/cards.ts';
@@ -151,11 +152,17 @@ for (const engine of ENGINES) {
       assert.equal((await authorize({ ...d2, cryptogram: (await credentials(one.tokenId)).cryptogram! })).body.reason, 'invalid_cryptogram');
       assert.equal((await authorize({ ...d2, tokenPan: d2.tokenPan!.slice(0, -2) + String((Number(d2.tokenPan!.slice(-2, -1)) + 1) % 10) + d2.tokenPan!.slice(-1) })).body.reason, 'invalid_token');
 
-      // A token numbered before migration 0014 is found by the HMAC of its number, as it was.
+      assert.equal((await t.deps.db.kysely.selectFrom('sandbox_tsp_tokens').select('token_pan_ct').where('id', '=', one.tokenId).executeTakeFirstOrThrow()).token_pan_ct, '', 'the number is not stored: the serial gives it');
+
+      // A token numbered before migration 0014 (its number sealed, looked up by its HMAC) still pays.
       const master = masterKeyFrom(await t.deps.vault.rootSecret(Date.now()));
-      const mac = createHmac('sha256', deriveKey(master, 'sandbox-tsp')).update(`token-pan|${d2.tokenPan}`).digest('hex');
-      await t.deps.db.kysely.updateTable('sandbox_tsp_tokens').set({ token_pan_fingerprint: mac }).where('id', '=', two.tokenId).execute();
-      assert.equal((await authorize(await credentials(two.tokenId))).body.status, 'approved');
+      const key = deriveKey(master, 'sandbox-tsp');
+      const mac = createHmac('sha256', key).update(`token-pan|${d2.tokenPan}`).digest('hex');
+      const sealed = seal(createSecretKey(key), Buffer.from(d2.tokenPan!), `sandbox-token-pan:${two.tokenId}`).toString('base64url');
+      await t.deps.db.kysely.updateTable('sandbox_tsp_tokens').set({ token_pan_fingerprint: mac, token_pan_ct: sealed }).where('id', '=', two.tokenId).execute();
+      const old = await credentials(two.tokenId);
+      assert.equal(old.tokenPan, d2.tokenPan, 'its sealed number');
+      assert.equal((await authorize(old)).body.status, 'approved');
       assert.equal((await authorize({ ...(await credentials(two.tokenId)), cryptogram: (await credentials(one.tokenId)).cryptogram! })).body.reason, 'invalid_cryptogram');
     });
   });

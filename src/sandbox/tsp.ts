@@ -198,7 +198,7 @@ export class SandboxTsp implements TokenServiceProvider {
       }
       patch = { status: 'ACTIVE', suspended_by: null };
     } else {
-      // Deleted tokens keep their fingerprints (a later payment is declined, not unknown) but no numbers.
+      // Deleted tokens keep their lookup keys (a later payment is declined, not unknown) but no card.
       patch = { status: 'DELETED', suspended_by: null, card_ct: '', token_pan_ct: '', requestor_key: sandboxRequestorKey(row.par, row.id) };
     }
     await updateSandboxToken(k, row.id, { ...patch, updated_at: now });
@@ -222,7 +222,8 @@ export class SandboxTsp implements TokenServiceProvider {
       expires_at: expiresAt,
       created_at: now,
     });
-    const tokenPan = this.#open(row.token_pan_ct, `sandbox-token-pan:${row.id}`);
+    // A token numbered from a serial has its number in its lookup key; an older one has it sealed.
+    const tokenPan = row.token_pan_ct ? this.#open(row.token_pan_ct, `sandbox-token-pan:${row.id}`) : this.#tokenPanOf(row.token_pan_fingerprint);
     const network = row.network as NetworkName;
     return {
       ok: true,
@@ -366,7 +367,8 @@ export class SandboxTsp implements TokenServiceProvider {
       requestor_key: sandboxRequestorKey(par, identity ?? id),
       pan_fingerprint: this.#mac(`pan|${card.pan}`),
       card_ct: this.#seal(JSON.stringify([card.pan, card.expMonth, card.expYear]), `sandbox-card:${id}`),
-      token_pan_ct: this.#seal(tokenPan, `sandbox-token-pan:${id}`),
+      // The number is the serial's (`#tokenPanOf`): nothing to seal.
+      token_pan_ct: '',
       token_pan_fingerprint: lookupKey(spec.prefix, serial, digits),
       token_last4: tokenPan.slice(-4),
       token_expiry: mmyy(now, TOKEN_LIFETIME_YEARS),
@@ -444,6 +446,14 @@ export class SandboxTsp implements TokenServiceProvider {
       return lookupKey(spec.prefix, this.#numbers.decode(tokenPan.slice(spec.prefix.length, -1)), digits);
     }
     return undefined;
+  }
+
+  /** The token number of a lookup key `#<token BIN><serial>`. */
+  #tokenPanOf(key: string): string {
+    const spec = Object.values(TOKEN_BINS).find((b) => key.startsWith(`#${b.prefix}`));
+    if (!spec) throw new Error('not a serial lookup key');
+    const digits = spec.length - spec.prefix.length - 1;
+    return withCheckDigit(spec.prefix + this.#numbers.encode(Number(key.slice(1 + spec.prefix.length)), digits));
   }
 
   /** Whether `tokenPan` is the number of the token whose lookup key is `key` (a serial's, or an older token's HMAC). */

@@ -238,6 +238,7 @@ export interface SandboxTspTokensTable {
   requestor_key: string | null;
   pan_fingerprint: string;
   card_ct: string;
+  /** The sealed token number of tokens numbered before migration 0014; '' since (the lookup key gives it) and once deleted. */
   token_pan_ct: string;
   /**
    * The token number's lookup key, unique: `#<token BIN><serial>` for tokens numbered from a serial

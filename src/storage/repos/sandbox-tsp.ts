@@ -40,7 +40,7 @@ export async function findSandboxToken(db: Executor, id: string): Promise<Sandbo
 // The statements of a payment with a network token (a cryptogram issued, then checked and used
 // once) are on the path of every such order: built once (see `compiledOnce`), and they read only
 // the columns they use (a token row's other ciphertexts are long strings to copy out).
-const ISSUING_COLUMNS = ['id', 'merchant_id', 'network', 'status', 'token_pan_ct', 'token_expiry'] as const;
+const ISSUING_COLUMNS = ['id', 'merchant_id', 'network', 'status', 'token_pan_ct', 'token_pan_fingerprint', 'token_expiry'] as const;
 /** What issuing a cryptogram reads of a token. */
 export type IssuingTokenRow = Pick<SandboxTspTokenRow, (typeof ISSUING_COLUMNS)[number]>;
 
