@@ -112,7 +112,13 @@ for (const engine of ENGINES) {
       assert.equal(down.error, undefined);
       const old = new Map((await keys()).map((r) => [r.id, r]));
       assert.equal(old.get(mc.tokenId)!.requestor_key, null, 'a Mastercard token had no key');
-      assert.match(old.get(visa.tokenId)!.requestor_key!, /^[0-9a-f]{64}$/, 'an Amex token had its identity alone');
+      assert.match(old.get(visa.tokenId)!.requestor_key!, /^[0-9a-f]{32}$/, 'an Amex token had its identity alone');
+      // An older Tessera kept the whole HMAC (64 hex digits): put back the one it had written.
+      const master = masterKeyFrom(await t.deps.vault.rootSecret(Date.now()));
+      const parts = ['AMEX', m.id, CARDS.amex, '12', '2034', 'acct-3', 'a@example.com'];
+      const full = createHmac('sha256', deriveKey(master, 'sandbox-tsp')).update(`requestor|${JSON.stringify(parts)}`).digest('hex');
+      assert.equal(full.slice(0, 32), old.get(visa.tokenId)!.requestor_key, 'the same identity');
+      await t.deps.db.kysely.updateTable('sandbox_tsp_tokens').set({ requestor_key: full }).where('id', '=', visa.tokenId).execute();
       for (const r of before.filter((b) => b.status === 'DELETED')) assert.equal(old.get(r.id)!.requestor_key, null, 'a deleted token had none');
 
       assert.ok((await migrateToLatest(t.deps.db)).includes('0013-sandbox-par-keys'));

@@ -81,6 +81,8 @@ const TOKEN_BINS: Record<NetworkName, { prefix: string; length: number; eci: str
 };
 
 const TOKEN_LIFETIME_YEARS = 3;
+/** Hex digits of a token identity's HMAC kept in its requestor key (migration 0013 cuts older keys to them). */
+const IDENTITY_HEX = 32;
 /** Token serials a process takes from the network's counter at a time (`takeCounterBlock`). */
 const SERIAL_BLOCK = 1000;
 const PAR_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
@@ -397,12 +399,15 @@ export class SandboxTsp implements TokenServiceProvider {
     return { pan: pan ?? '', expMonth: expMonth ?? '', expYear: expYear ?? '', name: '' };
   }
 
-  /** Visa: merchant + card + accountId; Amex: also email; Mastercard and Discover: none (a new token each time). */
+  /**
+   * Visa: merchant + card + accountId; Amex: also email; Mastercard and Discover: none (a new token
+   * each time). 128 bits of the HMAC (32 hex digits): a short key keeps its index small.
+   */
   #identity(req: TokenProvisionRequest): string | null {
     if (req.network !== 'VISA' && req.network !== 'AMEX') return null;
     const parts = [req.network, req.merchantId, req.card.pan, req.card.expMonth, req.card.expYear, req.accountId ?? ''];
     if (req.network === 'AMEX') parts.push((req.email ?? '').toLowerCase());
-    return this.#mac(`requestor|${JSON.stringify(parts)}`);
+    return this.#mac(`requestor|${JSON.stringify(parts)}`).slice(0, IDENTITY_HEX);
   }
 
   #info(row: SandboxTspTokenRow): NetworkTokenInfo {

@@ -10,11 +10,13 @@ import { SqliteAdapter, sql, type Kysely } from 'kysely';
  * A 1,000,000-record batch issues 1,000,000 tokens; one random index fewer is one page fewer each.
  * PostgreSQL keeps its PAR index (a text range there depends on the database's collation).
  *
- * The identity is the one the key held (an HMAC, Visa and Amex), or the token's own id (Mastercard,
- * Discover, and deleted tokens, whose identity is freed): never null, and unique as before.
+ * The identity is the one the key held (an HMAC, Visa and Amex, cut to its first 128 bits: a shorter
+ * key, a smaller index), or the token's own id (Mastercard, Discover, and deleted tokens, whose
+ * identity is freed): never null, and unique as before. Going down gives back the 128 bits only:
+ * an older Tessera then finds none of these identities and issues new tokens for them.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await sql`update sandbox_tsp_tokens set requestor_key = par || '.' || coalesce(requestor_key, id)`.execute(db);
+  await sql`update sandbox_tsp_tokens set requestor_key = par || '.' || coalesce(substr(requestor_key, 1, 32), id)`.execute(db);
   if (db.getExecutor().adapter instanceof SqliteAdapter) await db.schema.dropIndex('sandbox_tsp_tokens_par').execute();
 }
 
