@@ -1,12 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey } from 'node:crypto';
 import { Migrator } from 'kysely';
 import { luhnValid } from '../src/domain/card.ts';
 import { TokenNumbering } from '../src/sandbox/token-numbers.ts';
 import { deriveKey, masterKeyFrom } from '../src/vault/master-key.ts';
 import { seal } from '../src/vault/cipher.ts';
-import { createSecretKey } from 'node:crypto';
 import { migrateToLatest, StaticMigrations } from '../src/storage/database.ts';
 import { CARDS, findPans, TEST_PANS } from './support/cards.ts';
 import { ENGINES, eventually, startInstance, type Instance } from './support/harness.ts';

@@ -73,7 +73,13 @@ export interface SandboxTspOptions {
 /** Provisioning declines: the issuer refuses a token for these (insufficient funds only matters when paying). */
 const PROVISION_DECLINES = new Set<DeclineCode>(['card_declined', 'lost_card', 'stolen_card', 'expired_card', 'incorrect_cvc', 'processing_error']);
 
-const TOKEN_BINS: Record<NetworkName, { prefix: string; length: number; eci: string }> = {
+interface TokenBin {
+  prefix: string;
+  length: number;
+  eci: string;
+}
+
+const TOKEN_BINS: Record<NetworkName, TokenBin> = {
   VISA: { prefix: '489537', length: 16, eci: '07' },
   MASTERCARD: { prefix: '522093', length: 16, eci: '06' },
   AMEX: { prefix: '374930', length: 15, eci: '07' },
@@ -163,8 +169,11 @@ export class SandboxTsp implements TokenServiceProvider {
         // The card already has its token at this requestor (Visa, Amex), or a concurrent identical request won it.
         const holder = await findSandboxTokenByRequestorKey(this.#db.engine, k, requestorKey);
         if (holder && holder.status !== 'DELETED') return { ok: true, token: this.#info(holder), reused: true };
-        // A deleted token is never handed out again: free its identity for a new one.
-        if (holder) await updateSandboxToken(k, holder.id, { requestor_key: sandboxRequestorKey(holder.par, holder.id) });
+        // A deleted token is never handed out again: free its identity for a new one (the number was not the conflict).
+        if (holder) {
+          await updateSandboxToken(k, holder.id, { requestor_key: sandboxRequestorKey(holder.par, holder.id) });
+          continue;
+        }
       }
       // Otherwise the token number was taken (never expected: serials do not repeat, unless the
       // counter went back, e.g. a restored backup): number it again from a fresh block.
@@ -353,12 +362,11 @@ export class SandboxTsp implements TokenServiceProvider {
   async #newToken(k: Db['relaxed'], req: TokenProvisionRequest, par: string, identity: string | null, now: number): Promise<SandboxTspTokenRow> {
     const { card, network } = req;
     const spec = TOKEN_BINS[network];
-    const digits = spec.length - spec.prefix.length - 1;
     let serial: number;
     let tokenPan: string;
     do {
-      serial = await this.#nextSerial(k, network, digits);
-      tokenPan = withCheckDigit(spec.prefix + this.#numbers.encode(serial, digits));
+      serial = await this.#nextSerial(k, network, serialDigits(spec));
+      tokenPan = this.#tokenNumber(spec, serial);
     } while (tokenPan === card.pan);
     const id = randomUUIDv7();
     return {
@@ -371,7 +379,7 @@ export class SandboxTsp implements TokenServiceProvider {
       card_ct: this.#seal(JSON.stringify([card.pan, card.expMonth, card.expYear]), `sandbox-card:${id}`),
       // The number is the serial's (`#tokenPanOf`): nothing to seal.
       token_pan_ct: '',
-      token_pan_fingerprint: lookupKey(spec.prefix, serial, digits),
+      token_pan_fingerprint: lookupKey(spec.prefix, serial, serialDigits(spec)),
       token_last4: tokenPan.slice(-4),
       token_expiry: mmyy(now, TOKEN_LIFETIME_YEARS),
       card_expiry: card.expMonth + card.expYear.slice(-2),
@@ -442,23 +450,23 @@ export class SandboxTsp implements TokenServiceProvider {
     return serial;
   }
 
+  /** The token number of serial `serial` under a token BIN: the BIN, the serial's permuted digits, a check digit. */
+  #tokenNumber(spec: TokenBin, serial: number): string {
+    return withCheckDigit(spec.prefix + this.#numbers.encode(serial, serialDigits(spec)));
+  }
+
   /** The lookup key of a token number this TSP numbered from a serial, if it can be one (token BIN, length, check digit). */
   #serialKey(tokenPan: string): string | undefined {
     if (!/^\d+$/.test(tokenPan) || withCheckDigit(tokenPan.slice(0, -1)) !== tokenPan) return undefined;
-    for (const spec of Object.values(TOKEN_BINS)) {
-      if (tokenPan.length !== spec.length || !tokenPan.startsWith(spec.prefix)) continue;
-      const digits = spec.length - spec.prefix.length - 1;
-      return lookupKey(spec.prefix, this.#numbers.decode(tokenPan.slice(spec.prefix.length, -1)), digits);
-    }
-    return undefined;
+    const spec = Object.values(TOKEN_BINS).find((b) => tokenPan.length === b.length && tokenPan.startsWith(b.prefix));
+    return spec && lookupKey(spec.prefix, this.#numbers.decode(tokenPan.slice(spec.prefix.length, -1)), serialDigits(spec));
   }
 
   /** The token number of a lookup key `#<token BIN><serial>`. */
   #tokenPanOf(key: string): string {
     const spec = Object.values(TOKEN_BINS).find((b) => key.startsWith(`#${b.prefix}`));
     if (!spec) throw new Error('not a serial lookup key');
-    const digits = spec.length - spec.prefix.length - 1;
-    return withCheckDigit(spec.prefix + this.#numbers.encode(Number(key.slice(1 + spec.prefix.length)), digits));
+    return this.#tokenNumber(spec, Number(key.slice(1 + spec.prefix.length)));
   }
 
   /** Whether `tokenPan` is the number of the token whose lookup key is `key` (a serial's, or an older token's HMAC). */
@@ -490,6 +498,11 @@ function remembered<V>(map: Map<string, V>, key: string, make: () => V): V {
     map.set(key, value);
   }
   return value;
+}
+
+/** Digits of a token number between its token BIN and its check digit: a serial's (`TokenNumbering`). */
+function serialDigits(spec: TokenBin): number {
+  return spec.length - spec.prefix.length - 1;
 }
 
 /** `MMYY` of the month `years` after `now`. */

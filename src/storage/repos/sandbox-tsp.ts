@@ -13,7 +13,8 @@ const insertTokenQuery = compiledInsert<SandboxTspTokenRow>(
     id: 1, merchant_id: 1, network: 1, requestor_key: 1, pan_fingerprint: 1, card_ct: 1, token_pan_ct: 1, token_pan_fingerprint: 1, token_last4: 1,
     token_expiry: 1, card_expiry: 1, par: 1, bin: 1, status: 1, suspended_by: 1, created_at: 1, updated_at: 1, request_id: 1,
   },
-  // Any unique key: the requestor key (a concurrent identical request) or the token PAN (a random collision).
+  // Any unique key: the requestor key (the identity already has a token, or a concurrent identical
+  // request won it), the request id (a retried request) or the token number (never expected).
   (db, row) => db.insertInto('sandbox_tsp_tokens').values(row).onConflict((oc) => oc.doNothing()),
 );
 const byRequestorKeyQuery = compiledOnce((db: Executor, key: string) => db.selectFrom('sandbox_tsp_tokens').selectAll().where('requestor_key', '=', key));
