@@ -1,9 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, createSecretKey } from 'node:crypto';
+import { createHmac, createSecretKey, randomUUID } from 'node:crypto';
 import { Migrator } from 'kysely';
 import { luhnValid } from '../src/domain/card.ts';
-import { TokenNumbering } from '../src/sandbox/token-numbers.ts';
+import { lookupKey, TokenNumbering } from '../src/sandbox/token-numbers.ts';
+import { SandboxTsp } from '../src/sandbox/tsp.ts';
 import { deriveKey, masterKeyFrom } from '../src/vault/master-key.ts';
 import { seal } from '../src/vault/cipher.ts';
 import { migrateToLatest, StaticMigrations } from '../src/storage/database.ts';
@@ -169,6 +170,47 @@ for (const engine of ENGINES) {
       assert.equal(old.tokenPan, d2.tokenPan, 'its sealed number');
       assert.equal((await authorize(old)).body.status, 'approved');
       assert.equal((await authorize({ ...(await credentials(two.tokenId)), cryptogram: (await credentials(one.tokenId)).cryptogram! })).body.reason, 'invalid_cryptogram');
+    });
+
+    it('takes one new block of serials for all the requests that find the block used up at once', async () => {
+      const counter = async () =>
+        Number((await t.deps.db.kysely.selectFrom('sandbox_counters').select('next').where('name', '=', 'token_serial:MASTERCARD').executeTakeFirst())?.next ?? 0);
+      const before = await counter();
+      const card = { pan: CARDS.mastercardRef, expMonth: '12', expYear: '2034', name: '' };
+      // 1,500 at once: more than a block (1,000), so at least one block runs out while most of them wait.
+      const results = await Promise.all(Array.from({ length: 1500 }, () => t.deps.tsp.requestToken({ merchantId: m.id, network: 'MASTERCARD', card })));
+      assert.ok(results.every((r) => r.ok));
+      const taken = (await counter()) - before;
+      assert.ok(taken <= 2000, `two blocks at most for 1,500 tokens, not one per waiting request (took ${taken} serials)`);
+      const keys = await t.deps.db.kysely.selectFrom('sandbox_tsp_tokens').select('token_pan_fingerprint').where('network', '=', 'MASTERCARD').execute();
+      assert.equal(new Set(keys.map((r) => r.token_pan_fingerprint)).size, keys.length, 'every token its own number');
+    });
+
+    it('moves a counter that went back (a restored backup) past the serials in use, and goes on issuing tokens', async () => {
+      const k = t.deps.db.kysely;
+      const template = await k.selectFrom('sandbox_tsp_tokens').selectAll().where('network', '=', 'MASTERCARD').executeTakeFirstOrThrow();
+      // The first serial of each of the next seven blocks is in use: retrying block after block never gets past them.
+      for (let serial = 0; serial <= 6000; serial += 1000) {
+        await k
+          .insertInto('sandbox_tsp_tokens')
+          .values({ ...template, id: randomUUID(), requestor_key: `${template.par}.${randomUUID()}`, token_pan_fingerprint: lookupKey('522093', serial, 9), request_id: null })
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
+      const highest = Number(
+        (await k.selectFrom('sandbox_tsp_tokens').select((eb) => eb.fn.max('token_pan_fingerprint').as('key')).where('token_pan_fingerprint', 'like', '#522093%').executeTakeFirstOrThrow()).key!.slice(7),
+      );
+      await k.updateTable('sandbox_counters').set({ next: 0 }).where('name', '=', 'token_serial:MASTERCARD').execute();
+      // A process started after the restore: no block of its own yet.
+      const master = masterKeyFrom(await t.deps.vault.rootSecret(Date.now()));
+      const restarted = new SandboxTsp(t.deps.db, { key: deriveKey(master, 'sandbox-tsp'), parKey: deriveKey(master, 'par'), now: Date.now, nudge: () => {} });
+      const card = { pan: CARDS.mastercardRef, expMonth: '12', expYear: '2034', name: '' };
+      const made = await restarted.requestToken({ merchantId: m.id, network: 'MASTERCARD', card });
+      assert.ok(made.ok);
+      const key = (await k.selectFrom('sandbox_tsp_tokens').select('token_pan_fingerprint').where('id', '=', made.token.tokenRef).executeTakeFirstOrThrow()).token_pan_fingerprint;
+      assert.ok(Number(key.slice(7)) > highest, 'numbered past every serial in use');
+      const next = (await k.selectFrom('sandbox_counters').select('next').where('name', '=', 'token_serial:MASTERCARD').executeTakeFirstOrThrow()).next;
+      assert.ok(Number(next) <= highest + 1 + 1000, 'one block past them, not a block per attempt');
     });
   });
 }

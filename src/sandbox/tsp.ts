@@ -31,6 +31,8 @@ import {
   insertSandboxCryptogram,
   insertSandboxToken,
   listSandboxTokensByPar,
+  maxTokenPanKey,
+  raiseCounter,
   sandboxRequestorKey,
   takeCounterBlock,
   updateSandboxToken,
@@ -116,6 +118,8 @@ export class SandboxTsp implements TokenServiceProvider {
   readonly #numbers: TokenNumbering;
   /** Each network's block of token serials being handed out. */
   readonly #serials = new Map<NetworkName, { next: number; end: number }>();
+  /** A network's next block, while it is being taken: every request that needs it waits for this one. */
+  readonly #takingSerials = new Map<NetworkName, Promise<void>>();
 
   constructor(db: Db, opts: SandboxTspOptions) {
     this.#db = db;
@@ -176,8 +180,8 @@ export class SandboxTsp implements TokenServiceProvider {
         }
       }
       // Otherwise the token number was taken (never expected: serials do not repeat, unless the
-      // counter went back, e.g. a restored backup): number it again from a fresh block.
-      this.#serials.delete(req.network);
+      // counter went back, e.g. a restored backup): the counter moves past the serials in use.
+      await this.#skipUsedSerials(k, req.network);
     }
     throw new TspUnavailableError('the token service could not allocate a token number');
   }
@@ -437,17 +441,37 @@ export class SandboxTsp implements TokenServiceProvider {
     return remembered(this.#arts, `${network}|${bin}`, () => `art-${network.toLowerCase()}-${this.#mac(`art|${bin}`).slice(0, 12)}`);
   }
 
-  /** The next serial of `network`'s token numbers, from this process's block of them. */
+  /**
+   * The next serial of `network`'s token numbers, from this process's block of them. The requests
+   * that find the block used up wait for one new block together (each taking its own would throw
+   * away all but the last of them: a gap of a block per concurrent request, and a statement each).
+   */
   async #nextSerial(k: Db['relaxed'], network: NetworkName, digits: number): Promise<number> {
-    let block = this.#serials.get(network);
-    if (!block || block.next >= block.end) {
-      const first = await takeCounterBlock(k, `token_serial:${network}`, SERIAL_BLOCK);
-      block = { next: first, end: first + SERIAL_BLOCK };
-      this.#serials.set(network, block);
+    for (;;) {
+      const block = this.#serials.get(network);
+      if (block && block.next < block.end) {
+        const serial = block.next++;
+        if (serial >= 10 ** digits) throw new TspUnavailableError('the token service has no token numbers left');
+        return serial;
+      }
+      let taking = this.#takingSerials.get(network);
+      if (!taking) {
+        taking = takeCounterBlock(k, `token_serial:${network}`, SERIAL_BLOCK)
+          .then((first) => void this.#serials.set(network, { next: first, end: first + SERIAL_BLOCK }))
+          .finally(() => this.#takingSerials.delete(network));
+        this.#takingSerials.set(network, taking);
+      }
+      await taking;
     }
-    const serial = block.next++;
-    if (serial >= 10 ** digits) throw new TspUnavailableError('the token service has no token numbers left');
-    return serial;
+  }
+
+  /** Moves `network`'s counter past its highest serial in the store, and drops this process's block. */
+  async #skipUsedSerials(k: Db['relaxed'], network: NetworkName): Promise<void> {
+    this.#serials.delete(network);
+    const spec = TOKEN_BINS[network];
+    // Keys are `#<prefix><serial digits>`: ':' sorts after every digit, so the range is exactly them.
+    const highest = await maxTokenPanKey(k, lookupKey(spec.prefix, 0, serialDigits(spec)), `#${spec.prefix}:`);
+    if (highest) await raiseCounter(k, `token_serial:${network}`, Number(highest.slice(1 + spec.prefix.length)) + 1);
   }
 
   /** The token number of serial `serial` under a token BIN: the BIN, the serial's permuted digits, a check digit. */

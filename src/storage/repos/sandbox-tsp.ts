@@ -1,4 +1,4 @@
-import type { Updateable } from 'kysely';
+import { sql, type Updateable } from 'kysely';
 import type { SandboxCryptogramsTable, SandboxTspTokensTable } from '../schema.ts';
 import type { Engine } from '../database.ts';
 import { compiledInsert, compiledOnce } from './compiled.ts';
@@ -69,6 +69,33 @@ export async function takeCounterBlock(db: Executor, name: string, size: number)
     .returning('next')
     .executeTakeFirstOrThrow();
   return Number(row.next) - size;
+}
+
+/**
+ * Raises counter `name` to at least `floor` (never lowers it): after a counter went back (a
+ * restored backup, a migration down and up again), the next block starts past the serials in use.
+ */
+export async function raiseCounter(db: Executor, name: string, floor: number): Promise<void> {
+  await db
+    .insertInto('sandbox_counters')
+    .values({ name, next: floor })
+    .onConflict((oc) =>
+      oc.column('name').doUpdateSet({ next: sql<number>`case when sandbox_counters.next < excluded.next then excluded.next else sandbox_counters.next end` }),
+    )
+    .execute();
+}
+
+/** The highest lookup key in `[from, to)` (serial keys of one token BIN are fixed-width: the highest serial). */
+export async function maxTokenPanKey(db: Executor, from: string, to: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('sandbox_tsp_tokens')
+    .select('token_pan_fingerprint')
+    .where('token_pan_fingerprint', '>=', from)
+    .where('token_pan_fingerprint', '<', to)
+    .orderBy('token_pan_fingerprint', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.token_pan_fingerprint;
 }
 
 /** The requestor key of a token: its card's PAR, then its identity (see `SandboxTspTokensTable.requestor_key`). */
