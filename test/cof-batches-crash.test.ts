@@ -47,5 +47,33 @@ for (const engine of ENGINES) {
         await p.close();
       }
     });
+
+    if (engine === 'sqlite') {
+      it('takes back the records a killed server left in flight as soon as it restarts (the only process), not when their leases end', async () => {
+        // Slow TSP calls (records are in flight when the server dies), leases longer than the test: only taking the records back at start finishes the batch.
+        const p = await processEnv(engine, { TESSERA_SANDBOX_LATENCY_MS: '300-600', TESSERA_BATCH_LEASE_MS: '600000' });
+        try {
+          let server = await p.serve();
+          const m = createMerchantCli(p);
+          const records = Array.from({ length: 300 }, (_, i) => ({ rowId: `row-${i}`, fpan: cardOf(MC_BINS[i % 3]!, i), exp: '1234' }));
+          const res = await http(p, m, 'POST', '/cof/v1/batches', { merchantId: m.id, batchId: 'restart', last: true, encryptedData: await encryptOver(p, { records }) });
+          assert.equal(res.status, 202, JSON.stringify(res.body));
+          await eventually(async () => ((await http(p, m, 'GET', '/cof/v1/batches/restart')).body.processed >= 30 ? true : undefined), 20_000, '30 results');
+          await p.kill9(server);
+          const [left] = await p.query(`SELECT count(*) AS n FROM batch_records WHERE status = 'INFLIGHT'`);
+          assert.ok(Number(left!.n) > 0, 'the kill left records in flight');
+          server = await p.serve();
+          const done = await eventually(async () => {
+            const b = (await http(p, m, 'GET', '/cof/v1/batches/restart')).body;
+            return b.status === 'COMPLETED' ? b : undefined;
+          }, 30_000, 'completion');
+          assert.equal(done.succeeded, 300);
+          const [tsp] = await p.query(`SELECT count(*) AS n FROM sandbox_tsp_tokens`);
+          assert.equal(Number(tsp!.n), 300, 'one token per record');
+        } finally {
+          await p.close();
+        }
+      });
+    }
   });
 }

@@ -86,6 +86,8 @@ export class BatchScheduler {
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #lastSweep = 0;
+  /** Whether this process has swept once (its first sweep may take back every record in flight: see `#sweep`). */
+  #swept = false;
 
   constructor(deps: BatchSchedulerDeps, opts: BatchSchedulerOptions) {
     this.#deps = deps;
@@ -143,10 +145,17 @@ export class BatchScheduler {
     }
   }
 
-  /** Takes back records of dead processes, and completes batches whose last results another process wrote. */
+  /**
+   * Takes back records of dead processes, and completes batches whose last results another process
+   * wrote. With SQLite, `tessera serve` is the only process: a record in flight when it starts was
+   * left by one that died, and is taken back at once rather than when its lease ends.
+   */
   async #sweep(now: number): Promise<void> {
     const k = this.#deps.db.kysely;
-    const recovered = await recoverExpiredRecords(k, now);
+    // Only before this process claimed anything (its first sweep, failed or not): never its own records.
+    const atStart = this.#deps.db.engine === 'sqlite' && !this.#swept;
+    this.#swept = true;
+    const recovered = await recoverExpiredRecords(k, atStart ? Number.MAX_SAFE_INTEGER : now);
     if (recovered > 0) this.#deps.log.warn({ records: recovered }, 'batch records taken back from a process that stopped');
     for (const id of await listBatchIdsByStatus(k, 'PROCESSING', 100)) {
       const notices = notifier(this.#deps.notifications);
