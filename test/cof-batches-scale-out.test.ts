@@ -67,5 +67,60 @@ for (const engine of ENGINES) {
         await p.close();
       }
     });
+
+    it('rides out a server killed and restarted mid-import: it waits, resumes, sends no row twice and writes every result', async () => {
+      // Slow TSP calls: the kill lands while chunks are still being sent or records processed.
+      const p = await processEnv(engine, { TESSERA_SANDBOX_LATENCY_MS: '20-40' });
+      try {
+        let server = await p.serve();
+        const m = createMerchantCli(p);
+        const rows = skewedRecords(120, 0.4, 'k').map((r) => `${r.rowId},${r.fpan},${r.exp},,${r.accountId},`);
+        const file = join(p.env.TESSERA_DATA_DIR!, 'cards.csv');
+        const out = join(p.env.TESSERA_DATA_DIR!, 'results.csv');
+        writeFileSync(file, ['rowId,fpan,exp,name,accountId,email', ...rows].join('\n') + '\n');
+        const batchId = 'import-restart';
+        const child = p.background(['cof', 'import', '--url', p.base, '--merchant', m.id, '--api-key', m.privateKey, '--file', file, '--out', out, '--chunk-size', '10', '--batch-id', batchId, '--json']);
+        let stdout = '';
+        let stderr = '';
+        child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        await eventually(async () => (((await http(p, m, 'GET', `/cof/v1/batches/${batchId}`)).body.totalRecords ?? 0) >= 10 ? true : undefined), 20_000, 'a first chunk');
+        await p.kill9(server);
+        await new Promise((r) => setTimeout(r, 1500));
+        server = await p.serve();
+        assert.equal(await exited, 0, stderr);
+        assert.match(stderr, /did not answer; trying again/);
+        assert.equal(JSON.parse(stdout).totalRecords, 120, 'every row accepted once');
+        const csv = readFileSync(out, 'utf8').trim().split('\n').slice(1);
+        assert.equal(csv.length, 120);
+        assert.equal(new Set(csv.map((l) => l.split(',')[0])).size, 120, 'one result per row');
+        assert.ok(csv.every((l) => l.split(',')[1] === 'SUCCEEDED'), csv.find((l) => l.split(',')[1] !== 'SUCCEEDED'));
+        assert.doesNotMatch(stderr + stdout, new RegExp(rows.map((r) => r.split(',')[1]).join('|')));
+      } finally {
+        await p.close();
+      }
+    });
+
+    it('gives up after --retry-for when the server stays away, and says how to resume', async () => {
+      const p = await processEnv(engine);
+      try {
+        const server = await p.serve();
+        const m = createMerchantCli(p);
+        const file = join(p.env.TESSERA_DATA_DIR!, 'cards.csv');
+        writeFileSync(file, 'rowId,fpan,exp\nr1,4242424242424242,1234\n');
+        await p.kill9(server);
+        const args = ['cof', 'import', '--url', p.base, '--merchant', m.id, '--api-key', m.privateKey, '--file', file, '--out', join(p.env.TESSERA_DATA_DIR!, 'r.csv')];
+        const gone = p.run([...args, '--retry-for', '2']);
+        assert.equal(gone.status, 1);
+        assert.match(gone.stderr, /did not answer, for \d+ s\. Run the same command again to resume\./);
+        assert.match(gone.stderr, /trying again in/);
+        const bad = p.run([...args, '--retry-for', 'soon']);
+        assert.equal(bad.status, 2);
+        assert.match(bad.stderr, /--retry-for must be 0 to 86400 seconds/);
+      } finally {
+        await p.close();
+      }
+    });
   });
 }

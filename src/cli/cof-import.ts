@@ -6,13 +6,16 @@ import { CompactEncrypt, importJWK, type JWK } from 'jose';
 import { createProgress } from './progress.ts';
 
 export const IMPORT_HELP = `tessera cof import --url URL --merchant ID --api-key KEY --file cards.csv --out results.csv
-    [--batch-id ID] [--chunk-size N] [--json]
+    [--batch-id ID] [--chunk-size N] [--retry-for SECONDS] [--json]
 
 Reads a CSV with the header rowId,fpan,exp,name,accountId,email (exp is MMYY; name, accountId and
 email may be empty), encrypts it in chunks (default 10000 records) to the server's key and submits
 them to /cof/v1/batches, shows progress, waits for every result and writes results.csv
 (rowId,status,tokenId,tokenStatus,cardLastDigits,errorCode,message). Run it again to resume an
 interrupted import: the batch id is derived from the file's content unless --batch-id is given.
+When the server stops answering (a restart, a deploy) or answers 429/502/503/504, the import waits
+and resumes by itself, sending no row twice, for up to --retry-for seconds at a time (default 120;
+0 stops at the first such failure).
 `;
 
 export interface ImportOptions {
@@ -23,6 +26,8 @@ export interface ImportOptions {
   out: string;
   batchId?: string | undefined;
   chunkSize: number;
+  /** How long the server may stay unreachable (or busy) before the import gives up, ms. Default 120 s. */
+  retryForMs?: number;
   /** Where progress goes (never stdout: `--json` prints one document there). Default stderr. */
   progress?: NodeJS.WriteStream;
 }
@@ -81,18 +86,66 @@ async function fileDigest(file: string): Promise<string> {
   return hash.digest('hex').slice(0, 16);
 }
 
+/** The server did not answer, or answered that it is busy or unavailable: worth waiting out. */
+class Unavailable extends Error {
+  readonly retryAfterS: number | undefined;
+  constructor(message: string, retryAfterS?: number) {
+    super(message);
+    this.retryAfterS = retryAfterS;
+  }
+}
+
+const BUSY_STATUSES = new Set([429, 502, 503, 504]);
+
+/**
+ * Imports a CSV. While the server is unavailable the import waits and starts over, as a new run
+ * would: the batch's state on the server says which rows were accepted (a chunk whose answer was
+ * lost is not sent again), and the results are read again from the start.
+ */
 export async function cofImport(o: ImportOptions) {
-  const base = o.url.replace(/\/+$/, '');
   const batchId = o.batchId ?? `import-${await fileDigest(o.file)}`;
+  const progress = createProgress({ stream: o.progress ?? process.stderr });
+  const retryForMs = o.retryForMs ?? 120_000;
+  let since: number | undefined;
+  let waitMs = 500;
+  for (;;) {
+    try {
+      return await importOnce(o, batchId, progress, () => {
+        since = undefined;
+        waitMs = 500;
+      });
+    } catch (err) {
+      if (!(err instanceof Unavailable)) throw err;
+      since ??= Date.now();
+      const wait = Math.max(waitMs, (err.retryAfterS ?? 0) * 1000);
+      if (Date.now() + wait - since > retryForMs) throw new Error(`${err.message}, for ${Math.round((Date.now() - since) / 1000)} s. Run the same command again to resume.`);
+      progress.line(`${err.message}; trying again in ${(wait / 1000).toFixed(1)} s (rows already accepted are not sent again).`);
+      await new Promise((r) => setTimeout(r, wait));
+      waitMs = Math.min(waitMs * 2, 10_000);
+    }
+  }
+}
+
+async function importOnce(o: ImportOptions, batchId: string, progress: ReturnType<typeof createProgress>, answered: () => void) {
+  const base = o.url.replace(/\/+$/, '');
   const headers = { authorization: `APIKEY ${o.apiKey}`, 'x-correlation-id': batchId.slice(0, 36), 'content-type': 'application/json' };
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, { method, headers, ...(body ? { body: JSON.stringify(body) } : {}) });
+  const call = async (path: string, init?: RequestInit) => {
+    let res: Response;
+    try {
+      res = await fetch(base + path, init);
+    } catch {
+      throw new Unavailable(`The server at ${base} did not answer`);
+    }
     const json = (await res.json().catch(() => ({}))) as Record<string, any>;
+    if (BUSY_STATUSES.has(res.status)) {
+      throw new Unavailable(`The server answered HTTP ${res.status} ${json.errorCode ?? ''}`.trim(), Number(res.headers.get('retry-after')) || undefined);
+    }
+    answered();
     return { status: res.status, json };
   };
+  const api = (method: string, path: string, body?: unknown) => call(path, { method, headers, ...(body ? { body: JSON.stringify(body) } : {}) });
   const fail = (what: string, r: { status: number; json: Record<string, any> }) =>
     new Error(`${what}: HTTP ${r.status} ${r.json.errorCode ?? ''} ${r.json.message ?? ''}`.trim());
-  const progress = createProgress({ stream: o.progress ?? process.stderr });
 
   const existing = await api('GET', `/cof/v1/batches/${encodeURIComponent(batchId)}`);
   if (existing.status !== 200 && existing.status !== 404) throw fail('reading the batch', existing);
@@ -101,8 +154,8 @@ export async function cofImport(o: ImportOptions) {
   if (skip > 0 && status === 'RECEIVING') progress.line(`Resuming batch ${batchId}: ${skip} records already accepted.`);
 
   if (status === 'NEW' || status === 'RECEIVING') {
-    const keys = await (await fetch(`${base}/cof/v1/keys`)).json() as { keys: JWK[] };
-    const jwk = keys.keys[0];
+    const keys = (await call('/cof/v1/keys')).json as { keys?: JWK[] };
+    const jwk = keys.keys?.[0];
     if (!jwk) throw new Error('the server publishes no encryption key');
     const key = await importJWK({ ...jwk, alg: 'RSA-OAEP-256' }, 'RSA-OAEP-256');
     const send = async (chunk: Record<string, string>[], last: boolean) => {

@@ -206,6 +206,7 @@ export async function main(argv: string[]): Promise<number> {
         out: { type: 'string' },
         'batch-id': { type: 'string' },
         'chunk-size': { type: 'string' },
+        'retry-for': { type: 'string' },
       });
       if (values.help) return help(IMPORT_HELP);
       for (const name of ['url', 'merchant', 'api-key', 'file', 'out'] as const) {
@@ -213,6 +214,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       const chunkSize = values['chunk-size'] === undefined ? 10_000 : Number(values['chunk-size']);
       if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > 10_000) throw new UsageError('--chunk-size must be 1 to 10000.');
+      const retryFor = values['retry-for'] === undefined ? 120 : Number(values['retry-for']);
+      if (!Number.isInteger(retryFor) || retryFor < 0 || retryFor > 86_400) throw new UsageError('--retry-for must be 0 to 86400 seconds.');
       const { cofImport } = await lazy.cofImport();
       const summary = await cofImport({
         url: String(values.url),
@@ -222,6 +225,7 @@ export async function main(argv: string[]): Promise<number> {
         out: String(values.out),
         batchId: typeof values['batch-id'] === 'string' ? values['batch-id'] : undefined,
         chunkSize,
+        retryForMs: retryFor * 1000,
       });
       output(values.json === true, summary, `Batch ${summary.batchId}: ${summary.succeeded} succeeded, ${summary.failed} failed; results in ${summary.out}.`);
       return EXIT.ok;

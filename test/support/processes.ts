@@ -52,6 +52,8 @@ export async function processEnv(engine: Engine, extra: Record<string, string> =
       return child;
     },
     worker: () => start(['worker']),
+    /** Any command, in the background (its output also lands in `output`). */
+    background: (args: string[]) => start(args),
     async kill9(c: ChildProcess) {
       c.kill('SIGKILL');
       await stopped(c);
