@@ -469,9 +469,10 @@ export class SandboxTsp implements TokenServiceProvider {
   async #skipUsedSerials(k: Db['relaxed'], network: NetworkName): Promise<void> {
     this.#serials.delete(network);
     const spec = TOKEN_BINS[network];
-    // Keys are `#<prefix><serial digits>`: ':' sorts after every digit, so the range is exactly them.
-    const highest = await maxTokenPanKey(k, lookupKey(spec.prefix, 0, serialDigits(spec)), `#${spec.prefix}:`);
-    if (highest) await raiseCounter(k, `token_serial:${network}`, Number(highest.slice(1 + spec.prefix.length)) + 1);
+    const digits = serialDigits(spec);
+    const highest = await maxTokenPanKey(k, lookupKey(spec.prefix, 0, digits), lookupKey(spec.prefix, 10 ** digits - 1, digits));
+    const serial = highest?.slice(1 + spec.prefix.length);
+    if (serial && /^\d+$/.test(serial)) await raiseCounter(k, `token_serial:${network}`, Number(serial) + 1);
   }
 
   /** The token number of serial `serial` under a token BIN: the BIN, the serial's permuted digits, a check digit. */

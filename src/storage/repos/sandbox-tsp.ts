@@ -85,13 +85,17 @@ export async function raiseCounter(db: Executor, name: string, floor: number): P
     .execute();
 }
 
-/** The highest lookup key in `[from, to)` (serial keys of one token BIN are fixed-width: the highest serial). */
-export async function maxTokenPanKey(db: Executor, from: string, to: string): Promise<string | undefined> {
+/**
+ * The highest lookup key in `[first, last]`, both keys of one token BIN's serials (fixed-width, so the
+ * highest serial). Bounds of the same shape: no bound that a PostgreSQL collation other than "C"
+ * could sort elsewhere (ICU sorts `#…:` before `#…0`).
+ */
+export async function maxTokenPanKey(db: Executor, first: string, last: string): Promise<string | undefined> {
   const row = await db
     .selectFrom('sandbox_tsp_tokens')
     .select('token_pan_fingerprint')
-    .where('token_pan_fingerprint', '>=', from)
-    .where('token_pan_fingerprint', '<', to)
+    .where('token_pan_fingerprint', '>=', first)
+    .where('token_pan_fingerprint', '<=', last)
     .orderBy('token_pan_fingerprint', 'desc')
     .limit(1)
     .executeTakeFirst();
