@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, renameSync } from 'node:fs';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { CompactEncrypt, importJWK, type JWK } from 'jose';
 import { createProgress } from './progress.ts';
@@ -120,7 +121,7 @@ export async function cofImport(o: ImportOptions) {
       const wait = Math.max(waitMs, (err.retryAfterS ?? 0) * 1000);
       if (Date.now() + wait - since > retryForMs) throw new Error(`${err.message}, for ${Math.round((Date.now() - since) / 1000)} s. Run the same command again to resume.`);
       progress.line(`${err.message}; trying again in ${(wait / 1000).toFixed(1)} s (rows already accepted are not sent again).`);
-      await new Promise((r) => setTimeout(r, wait));
+      await sleep(wait);
       waitMs = Math.min(waitMs * 2, 10_000);
     }
   }

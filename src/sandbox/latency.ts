@@ -1,9 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 /** Simulated network latency for the sandbox's networks: `latency` gives the ms of one call (none when unset or 0). */
 export type Latency = (() => number) | undefined;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** A call's latency, spent before its work. */
 export async function delay(latency: Latency): Promise<void> {

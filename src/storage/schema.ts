@@ -521,7 +521,6 @@ export interface BatchIssuersTable {
   throttled_at: number;
 }
 
-/** The sandbox issuers' rate-cap buckets, shared by every process on one database. */
 /** The sandbox's counters (token serials per network), taken from in blocks. */
 export interface SandboxCountersTable {
   name: string;
@@ -529,6 +528,7 @@ export interface SandboxCountersTable {
   next: number;
 }
 
+/** The sandbox issuers' rate-cap buckets, shared by every process on one database. */
 export interface SandboxIssuerBucketsTable {
   bin: string;
   tokens: number;
