@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { backoffMs, Worker, type TaskHandler } from '../src/jobs/worker.ts';
+import { Worker, type TaskHandler } from '../src/jobs/worker.ts';
+import { backoffMs } from '../src/domain/backoff.ts';
 import { claimJobs, countJobs, enqueueJob } from '../src/storage/repos/jobs.ts';
 import { ENGINES, eventually, startInstance, type Instance } from './support/harness.ts';
 

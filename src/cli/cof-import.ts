@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { CompactEncrypt, importJWK, type JWK } from 'jose';
+import { backoffMs } from '../domain/backoff.ts';
 import { createProgress } from './progress.ts';
 
 export const IMPORT_HELP = `tessera cof import --url URL --merchant ID --api-key KEY --file cards.csv --out results.csv
@@ -108,21 +109,20 @@ export async function cofImport(o: ImportOptions) {
   const progress = createProgress({ stream: o.progress ?? process.stderr });
   const retryForMs = o.retryForMs ?? 120_000;
   let since: number | undefined;
-  let waitMs = 500;
+  let attempt = 0;
   for (;;) {
     try {
       return await importOnce(o, batchId, progress, () => {
         since = undefined;
-        waitMs = 500;
+        attempt = 0;
       });
     } catch (err) {
       if (!(err instanceof Unavailable)) throw err;
       since ??= Date.now();
-      const wait = Math.max(waitMs, (err.retryAfterS ?? 0) * 1000);
+      const wait = Math.max(backoffMs(++attempt, 1000, 10_000), (err.retryAfterS ?? 0) * 1000);
       if (Date.now() + wait - since > retryForMs) throw new Error(`${err.message}, for ${Math.round((Date.now() - since) / 1000)} s. Run the same command again to resume.`);
       progress.line(`${err.message}; trying again in ${(wait / 1000).toFixed(1)} s (rows already accepted are not sent again).`);
       await sleep(wait);
-      waitMs = Math.min(waitMs * 2, 10_000);
     }
   }
 }

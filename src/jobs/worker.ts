@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Db } from '../storage/database.ts';
 import { runWithTrace, traceOf } from '../observability/trace-context.ts';
+import { backoffMs } from '../domain/backoff.ts';
 import { claimJobs, completeJob, failJob, rescheduleJob, type JobRow } from '../storage/repos/jobs.ts';
 
 /**
@@ -26,12 +27,6 @@ export interface WorkerOptions {
   retryBaseMs?: number;
   /** Retry delay cap. Default one hour. */
   retryMaxMs?: number;
-}
-
-export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
-  const exp = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  // Full jitter on the upper half: spread retries without ever retrying sooner than half the delay.
-  return Math.round(exp / 2 + Math.random() * (exp / 2));
 }
 
 /** The loop that claims due jobs from the `jobs` table and runs their handlers. */
