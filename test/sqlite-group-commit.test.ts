@@ -15,16 +15,21 @@ interface Schema {
 async function open() {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-group-'));
   const path = join(dir, 'x.db');
-  const db = new Kysely<Schema>({ dialect: nodeSqliteDialect(path) });
+  const dialect = nodeSqliteDialect(path);
+  const db = new Kysely<Schema>({ dialect });
+  // The bulk handle (Db.bulk): the same connection, its transactions each in a group of their own.
+  const bulk = new Kysely<Schema>({ dialect: dialect.bulk() });
   await sql`create table t (id integer primary key, v text not null)`.execute(db);
   const other = new DatabaseSync(path);
   other.exec('PRAGMA busy_timeout = 5000');
   const committed = (id: number) => other.prepare('select v from t where id = ?').get(id) as { v: string } | undefined;
   return {
     db,
+    bulk,
     committed,
     async close() {
       other.close();
+      await bulk.destroy();
       await db.destroy();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -75,6 +80,72 @@ describe('SQLite group commit (embedded default)', () => {
       const expected = [{ id: 0, v: 'taken' }, ...Array.from({ length: 200 }, (_, i) => i).filter((i) => i % 3 === 2).map((i) => ({ id: i + 1, v: 'kept' }))];
       assert.deepEqual(rows, expected);
       assert.equal(outcomes.filter((o) => o.status === 'rejected').length, 134);
+      for (const e of expected) assert.equal(s.committed(e.id)?.v, e.v, `row ${e.id} is committed`);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('runs bulk transactions and statements among the group sessions: each acknowledged once committed, a failed one undoing its own rows alone', async () => {
+    const s = await open();
+    try {
+      await s.db.insertInto('t').values({ id: 0, v: 'taken' }).execute();
+      // Alone: committed by the time it resolves, as any session's write.
+      await s.bulk.transaction().execute((trx) => trx.insertInto('t').values({ id: 1, v: 'alone' }).execute());
+      assert.equal(s.committed(1)?.v, 'alone');
+      const seen = new Map<number, boolean>();
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 240 }, async (_, i) => {
+          const id = 100 * (i + 1);
+          const rows = (v: string) => Array.from({ length: 20 }, (_, j) => ({ id: id + j, v }));
+          switch (i % 6) {
+            case 0: // A bulk transaction of many rows: committed with its group.
+              await s.bulk.transaction().execute(async (trx) => {
+                await trx.insertInto('t').values(rows('bulk')).execute();
+                await trx.updateTable('t').set({ v: 'bulk kept' }).where('id', '>=', id).where('id', '<', id + 20).execute();
+              });
+              break;
+            case 1: // A bulk transaction that fails after writing: none of its rows survive, no one else's go.
+              await s.bulk.transaction().execute(async (trx) => {
+                await trx.insertInto('t').values(rows('doomed')).execute();
+                throw new Error('changed my mind');
+              });
+              break;
+            case 2: // A bulk transaction failing on a statement (a taken key) after one that worked.
+              await s.bulk.transaction().execute(async (trx) => {
+                await trx.insertInto('t').values(rows('doomed')).execute();
+                await trx.insertInto('t').values({ id: 0, v: 'duplicate' }).execute();
+              });
+              break;
+            case 3: // A multi-row statement of the bulk handle, outside a transaction: commits by itself.
+              await s.bulk.insertInto('t').values(rows('bulk statement')).execute();
+              break;
+            case 4: // The same, failing part-way (its last row's key is taken): nothing of it stays.
+              await s.bulk.insertInto('t').values([...rows('doomed'), { id: 0, v: 'duplicate' }]).execute();
+              break;
+            default: // An ordinary session in the groups between them.
+              await s.db.transaction().execute((trx) => trx.insertInto('t').values(rows('group')).execute());
+          }
+          seen.set(i, s.committed(id)?.v !== undefined);
+        }),
+      );
+      const kept = (i: number) => i % 6 === 0 || i % 6 === 3 || i % 6 === 5;
+      assert.deepEqual(
+        outcomes.map((o, i) => [i, o.status]),
+        outcomes.map((_, i) => [i, kept(i) ? 'fulfilled' : 'rejected']),
+      );
+      const expected = [
+        { id: 0, v: 'taken' },
+        { id: 1, v: 'alone' },
+      ];
+      for (let i = 0; i < 240; i++) {
+        if (!kept(i)) continue;
+        const v = ['bulk kept', '', '', 'bulk statement', '', 'group'][i % 6]!;
+        for (let j = 0; j < 20; j++) expected.push({ id: 100 * (i + 1) + j, v });
+        assert.equal(seen.get(i), true, `session ${i}: committed when it resolved`);
+      }
+      const rows = (await s.db.selectFrom('t').selectAll().orderBy('id').execute()).map((r) => ({ ...r }));
+      assert.deepEqual(rows, expected);
       for (const e of expected) assert.equal(s.committed(e.id)?.v, e.v, `row ${e.id} is committed`);
     } finally {
       await s.close();

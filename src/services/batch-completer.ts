@@ -78,7 +78,8 @@ export class BatchCompleter {
     const notices = notifier(this.#deps.notifications);
     let created = 0;
     try {
-      await db.kysely.transaction().execute(async (trx) => {
+      // Up to 250 results, each with its token row: a transaction of its own (see `Db.bulk`).
+      await db.bulk.transaction().execute(async (trx) => {
         const batches = new Map<string, { row: BatchRow; ok: number; failed: number }>();
         const bins = new Map<string, number>();
         // The tokens first: a record whose token turns out to belong to another merchant fails instead.

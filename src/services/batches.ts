@@ -149,7 +149,8 @@ export function createBatchService(deps: BatchServiceDeps) {
       const notices = notifier(deps.notifications);
       let view: BatchView | undefined;
       try {
-        await k.transaction().execute(async (trx) => {
+        // Up to 10,000 records: a transaction of its own (see `Db.bulk`).
+        await deps.db.bulk.transaction().execute(async (trx) => {
           if (!existing) {
             const inserted = await insertBatch(trx, {
               id: batchPk,

@@ -34,6 +34,12 @@ export interface Db {
    * happened, only the disk flush is deferred (by at most 3 × `wal_writer_delay`).
    */
   relaxed: Kysely<Database>;
+  /**
+   * The same database, for transactions that write many rows at once (a batch's results, a chunk of
+   * its records). On SQLite each such transaction begins a commit group of its own instead of joining
+   * the open one inside a SAVEPOINT (see `GroupCommitDialect.bulk`); on PostgreSQL it is `kysely`.
+   */
+  bulk: Kysely<Database>;
   engine: Engine;
   close(): Promise<void>;
 }
@@ -96,6 +102,7 @@ export function openDatabase(options: DatabaseOptions): Db {
     return {
       kysely,
       relaxed,
+      bulk: kysely,
       engine: 'postgres',
       close: async () => {
         await Promise.all([kysely.destroy(), relaxed.destroy()]);
@@ -103,8 +110,19 @@ export function openDatabase(options: DatabaseOptions): Db {
     };
   }
   mkdirSync(dirname(options.sqlitePath), { recursive: true });
-  const kysely = new Kysely<Database>({ dialect: nodeSqliteDialect(options.sqlitePath) });
-  return { kysely, relaxed: kysely, engine: 'sqlite', close: () => kysely.destroy() };
+  const dialect = nodeSqliteDialect(options.sqlitePath);
+  const kysely = new Kysely<Database>({ dialect });
+  const bulk = new Kysely<Database>({ dialect: dialect.bulk() });
+  return {
+    kysely,
+    relaxed: kysely,
+    bulk,
+    engine: 'sqlite',
+    close: async () => {
+      await bulk.destroy();
+      await kysely.destroy();
+    },
+  };
 }
 
 /** PostgreSQL SQLSTATEs and socket errors that mean "the server is not there right now" (a restart, a failover). */
