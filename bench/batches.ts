@@ -5,8 +5,9 @@
 //   of the first chunk → COMPLETED), records/s of processing alone (the last chunk accepted →
 //   COMPLETED, i.e. after every chunk's JWE is decrypted and stored), the server's CPU time per
 //   record (user + system from /proc: steadier than records/s on a shared machine; records are
-//   processed while later chunks arrive, so most of it is spent before the last chunk) and its peak
-//   RSS (VmHWM). Targets: ≥ 10,000 records/s once decrypted, ≤ 300 MB. Both modes also report the
+//   processed while later chunks arrive, so most of it is spent before the last chunk), its file I/O
+//   per record after intake (read/write calls and KB from /proc/<pid>/io: WAL, database and
+//   checkpoints, unmoved by the machine's speed: compare runs by it first) and its peak RSS (VmHWM). Targets: ≥ 10,000 records/s once decrypted, ≤ 300 MB. Both modes also report the
 //   server's error-level log lines (`serverErrors`, the first three on stderr): a fast run with errors is not a good run.
 // fairness: 50,000 records, 40 % on one issuer BIN and the rest over nine others, a sandbox cap of
 //   1,000 requests/s per issuer. The floor is the busiest issuer's share ÷ cap (20 s). Reports
@@ -31,7 +32,7 @@ import type { BatchView } from '../src/services/batches.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { BINS, cardOf, skewedRecords } from '../test/support/batches.ts';
-import { processCpuMs, processMemoryMb } from './processes.ts';
+import { processCpuMs, processIo, processMemoryMb } from './processes.ts';
 
 const NODE = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url));
 const TESSERA = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
@@ -88,6 +89,7 @@ interface Run {
   rssMb(field: 'VmHWM' | 'VmRSS'): number;
   /** The server's CPU time so far (user + system), ms. */
   cpuMs(): number;
+  io(): ReturnType<typeof processIo>;
   /** The server's error-level log lines so far. */
   errors(): string[];
   encrypt(payload: unknown): Promise<string>;
@@ -127,6 +129,7 @@ async function startRun(extraEnv: Record<string, string>): Promise<Run> {
     server,
     rssMb: (field) => processMemoryMb(server.pid!, field),
     cpuMs: () => processCpuMs(server.pid!),
+    io: () => processIo(server.pid!),
     errors: () => readFileSync(logFile, 'utf8').split('\n').filter((line) => /"level":(50|60)\b/.test(line)),
     encrypt: (payload) => new CompactEncrypt(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid: jwk.kid! }).encrypt(key),
     async stop() {
@@ -188,10 +191,13 @@ async function throughput(n: number) {
     }
     const t1 = performance.now();
     const c1 = run.cpuMs();
+    const io1 = run.io();
     log(`all chunks accepted in ${((t1 - t0) / 1000).toFixed(1)} s`);
     const done = await waitCompleted(run, 'BENCH-1M', n);
     const t2 = performance.now();
     const c2 = run.cpuMs();
+    const io2 = run.io();
+    const perRecord = (a: number, b: number, unit = 1) => +((b - a) / unit / n).toFixed(2);
     const peakMb = run.rssMb('VmHWM');
     const errors = run.errors();
     for (const line of errors.slice(0, 3)) log(`server error: ${line}`);
@@ -208,6 +214,13 @@ async function throughput(n: number) {
       // The server's CPU per record (user + system): steadier than records/s on a shared machine.
       serverCpuUsPerRecord: Math.round(((c2 - c0) * 1000) / n),
       serverCpuUsPerRecordAfterIntake: Math.round(((c2 - c1) * 1000) / n),
+      // The server's file I/O per record after intake (WAL, database, checkpoints): steadier still.
+      serverIoPerRecordAfterIntake: {
+        readCalls: perRecord(io1.readCalls, io2.readCalls),
+        writeCalls: perRecord(io1.writeCalls, io2.writeCalls),
+        readKb: perRecord(io1.readBytes, io2.readBytes, 1024),
+        writeKb: perRecord(io1.writeBytes, io2.writeBytes, 1024),
+      },
       peakRssMb: Math.round(peakMb),
       idleRssMb: Math.round(idleMb),
       serverErrors: errors.length,

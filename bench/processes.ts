@@ -39,6 +39,16 @@ export function processCpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
+/**
+ * A process's file I/O so far, all threads (`/proc/<pid>/io`): read and write calls, and bytes
+ * through them (page cache included). Unlike time, these do not change with the machine's speed.
+ */
+export function processIo(pid: number): { readCalls: number; writeCalls: number; readBytes: number; writeBytes: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(io)?.[1] ?? 0);
+  return { readCalls: field('syscr'), writeCalls: field('syscw'), readBytes: field('rchar'), writeBytes: field('wchar') };
+}
+
 /** A process's resident memory from /proc, in MB: `VmRSS` now, or `VmHWM` its peak. */
 export function processMemoryMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
