@@ -35,9 +35,10 @@ export interface Db {
    */
   relaxed: Kysely<Database>;
   /**
-   * The same database, for transactions that write many rows at once (a batch's results, a chunk of
-   * its records). On SQLite each such transaction begins a commit group of its own instead of joining
-   * the open one inside a SAVEPOINT (see `GroupCommitDialect.bulk`); on PostgreSQL it is `kysely`.
+   * The same database, for sessions — a transaction, or one statement — that write many rows at once
+   * (a batch's results, a chunk of its records, a claim of its records). On SQLite such a session
+   * commits the open group and runs apart from it, without a SAVEPOINT or a statement journal (see
+   * `GroupCommitDialect.bulk`); on PostgreSQL it is `kysely`.
    */
   bulk: Kysely<Database>;
   engine: Engine;

@@ -392,6 +392,10 @@ export class GroupCommitDialect extends SqliteDialect {
   }
 
   override createDriver(): Driver {
+    return this.#sharedDriver();
+  }
+
+  #sharedDriver(): GroupCommitDriver {
     return (this.#driver ??= new GroupCommitDriver(this.#open));
   }
 
@@ -406,7 +410,7 @@ export class GroupCommitDialect extends SqliteDialect {
    * per transaction. Its handle's `destroy()` leaves the connection to the main handle.
    */
   bulk(): SqliteDialect {
-    const shared = (): GroupCommitDriver => (this.#driver ??= new GroupCommitDriver(this.#open));
+    const shared = () => this.#sharedDriver();
     return new (class extends SqliteDialect {
       override createDriver(): Driver {
         return new BulkDriver(shared());
