@@ -141,6 +141,7 @@ class GroupCommitDriver implements Driver {
   #drainWanted = false;
   /** Ends the current pause (set while paused). */
   #resume: (() => void) | undefined;
+  #pauseTimer: NodeJS.Timeout | undefined;
   #initialized: Promise<void> | undefined;
 
   constructor(open: () => Promise<CachedDatabase>) {
@@ -168,10 +169,12 @@ class GroupCommitDriver implements Driver {
   #pause(): void {
     this.#held = true;
     this.#commit();
-    const timer = setTimeout(() => this.#resume?.(), DRAIN_MAX_MS).unref();
+    // Not unref'd: sessions waiting for the connection may be all a process has left to do (a CLI
+    // command; the checkpointer thread does not keep it alive), and it would end with them unsettled.
+    this.#pauseTimer = setTimeout(() => this.#resume?.(), DRAIN_MAX_MS);
     this.#resume = () => {
       this.#resume = undefined;
-      clearTimeout(timer);
+      clearTimeout(this.#pauseTimer);
       this.#handOver();
     };
     this.#db!.tellCheckpointer('paused');
@@ -305,6 +308,7 @@ class GroupCommitDriver implements Driver {
   }
 
   async destroy(): Promise<void> {
+    clearTimeout(this.#pauseTimer);
     if (!this.#held) this.#commit();
     this.#db?.close();
   }
