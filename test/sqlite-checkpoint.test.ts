@@ -68,53 +68,51 @@ describe('SQLite WAL restarts under sustained writes', () => {
   });
 });
 
+/**
+ * Runs `body` as a script of its own process (ES module), after `db`, a Kysely on a fresh SQLite file
+ * opened with `dialectOptions` (no `destroy()` unless `body` calls it). Returns the finished process.
+ */
+function runAlone(body: string, dialectOptions: { restartFrames?: number } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-wal-'));
+  try {
+    const dialect = new URL('../src/storage/node-sqlite-dialect.ts', import.meta.url).href;
+    const script = join(dir, 'alone.mjs');
+    writeFileSync(
+      script,
+      `import { Kysely, sql } from '${import.meta.resolve('kysely')}'; import { nodeSqliteDialect } from '${dialect}';
+      const db = new Kysely({ dialect: nodeSqliteDialect(${JSON.stringify(join(dir, 'x.db'))}, ${JSON.stringify(dialectOptions)}) });
+      ${body}`,
+    );
+    const res = spawnSync(process.execPath, [script], { timeout: 30_000, encoding: 'utf8' });
+    assert.equal(res.error, undefined, 'the process exited on its own');
+    return res;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('SQLite store and process exit', () => {
   it('lets a process that ends without closing the store exit (the checkpointer thread does not hold it)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tessera-wal-'));
-    try {
-      const dialect = new URL('../src/storage/node-sqlite-dialect.ts', import.meta.url).href;
-      // As a CLI command that fails: a query, an exit code, no destroy().
-      const script = join(dir, 'ends-without-close.mjs');
-      writeFileSync(
-        script,
-        `import { Kysely, sql } from '${import.meta.resolve('kysely')}'; import { nodeSqliteDialect } from '${dialect}';
-        const db = new Kysely({ dialect: nodeSqliteDialect(${JSON.stringify(join(dir, 'x.db'))}) });
-        await sql\`select 1\`.execute(db); process.exitCode = 3;`,
-      );
-      const res = spawnSync(process.execPath, [script], { timeout: 15_000, encoding: 'utf8' });
-      assert.equal(res.error, undefined, 'the process exited on its own');
-      assert.equal(res.status, 3, res.stderr);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    // As a CLI command that fails: a query, an exit code, no destroy().
+    const res = runAlone('await sql`select 1`.execute(db); process.exitCode = 3;');
+    assert.equal(res.status, 3, res.stderr);
   });
 
   it('keeps a process whose only work is writing alive through the pauses of WAL restarts (regression: a CLI command ended mid-way, exit 13)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tessera-wal-'));
-    try {
-      const dialect = new URL('../src/storage/node-sqlite-dialect.ts', import.meta.url).href;
-      // As `tessera keys rotate --data` on a busy store: awaited writes and nothing else (no timer, no
-      // socket), while the WAL passes its limit (64 frames here) and the checkpointer asks for a pause.
-      const script = join(dir, 'writes-only.mjs');
-      writeFileSync(
-        script,
-        `import { Kysely, sql } from '${import.meta.resolve('kysely')}'; import { nodeSqliteDialect } from '${dialect}';
-        const db = new Kysely({ dialect: nodeSqliteDialect(${JSON.stringify(join(dir, 'x.db'))}, { restartFrames: 64 }) });
-        await sql\`create table t (id integer primary key, v text)\`.execute(db);
-        const until = Date.now() + 3500;
-        let n = 0;
-        while (Date.now() < until) await db.insertInto('t').values({ id: n++, v: 'x'.repeat(3000) }).execute();
-        const { rows } = await sql\`select count(*) as c from t\`.execute(db);
-        await db.destroy();
-        process.stdout.write(JSON.stringify({ written: n, stored: Number(rows[0].c) }));`,
-      );
-      const res = spawnSync(process.execPath, [script], { timeout: 30_000, encoding: 'utf8' });
-      assert.equal(res.error, undefined, 'the process exited on its own');
-      assert.equal(res.status, 0, res.stderr);
-      const { written, stored } = JSON.parse(res.stdout) as { written: number; stored: number };
-      assert.equal(stored, written);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    // As `tessera keys rotate --data` on a busy store: awaited writes and nothing else (no timer, no
+    // socket), while the WAL passes its limit (64 frames here) and the checkpointer asks for a pause.
+    const res = runAlone(
+      `await sql\`create table t (id integer primary key, v text)\`.execute(db);
+      const until = Date.now() + 3500;
+      let n = 0;
+      while (Date.now() < until) await db.insertInto('t').values({ id: n++, v: 'x'.repeat(3000) }).execute();
+      const { rows } = await sql\`select count(*) as c from t\`.execute(db);
+      await db.destroy();
+      process.stdout.write(JSON.stringify({ written: n, stored: Number(rows[0].c) }));`,
+      { restartFrames: 64 },
+    );
+    assert.equal(res.status, 0, res.stderr);
+    const { written, stored } = JSON.parse(res.stdout) as { written: number; stored: number };
+    assert.equal(stored, written);
   });
 });
