@@ -7,7 +7,8 @@
 //   record (user + system from /proc: steadier than records/s on a shared machine; records are
 //   processed while later chunks arrive, so most of it is spent before the last chunk), its file I/O
 //   per record after intake (read/write calls and KB from /proc/<pid>/io: WAL, database and
-//   checkpoints, unmoved by the machine's speed: compare runs by it first) and its peak RSS (VmHWM). Targets: ≥ 10,000 records/s once decrypted, ≤ 300 MB. Both modes also report the
+//   checkpoints, unmoved by the machine's speed: compare runs by it first) and its peak RSS
+//   (VmHWM). Targets: ≥ 10,000 records/s once decrypted, ≤ 300 MB. Both modes also report the
 //   server's error-level log lines (`serverErrors`, the first three on stderr): a fast run with errors is not a good run.
 // fairness: 50,000 records, 40 % on one issuer BIN and the rest over nine others, a sandbox cap of
 //   1,000 requests/s per issuer. The floor is the busiest issuer's share ÷ cap (20 s). Reports

@@ -45,13 +45,18 @@ export function processCpuMs(pid: number): number {
  */
 export function processIo(pid: number): { readCalls: number; writeCalls: number; readBytes: number; writeBytes: number } {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(io)?.[1] ?? 0);
+  const field = (name: string) => procField(io, name);
   return { readCalls: field('syscr'), writeCalls: field('syscw'), readBytes: field('rchar'), writeBytes: field('wchar') };
 }
 
 /** A process's resident memory from /proc, in MB: `VmRSS` now, or `VmHWM` its peak. */
 export function processMemoryMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  return procField(readFileSync(`/proc/${pid}/status`, 'utf8'), field) / 1024;
+}
+
+/** The number on the `name:` line of a /proc file's text (0 when absent). */
+function procField(text: string, name: string): number {
+  return Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
 }
 
 export async function freePort(): Promise<number> {

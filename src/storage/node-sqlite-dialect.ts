@@ -189,7 +189,6 @@ class GroupCommitDriver implements Driver {
     const connection = this.#connection!;
     connection.wrote = false;
     connection.joined = false;
-    connection.ownGroup = false;
     connection.bulk = bulk;
     // An open group is joined now (a read sees what the group wrote); otherwise the session joins
     // one only when it writes (`beginTransaction`, or a writing statement): a read on its own runs
@@ -217,30 +216,23 @@ class GroupCommitDriver implements Driver {
     this.#db!.exec('SAVEPOINT tessera_session');
   }
 
-  /** Begins a bulk session's transaction: the first of a new group, without a SAVEPOINT. */
+  /**
+   * Begins a bulk session's transaction: the first of a new group (the session joined none: it
+   * committed the open one when it got the connection), without a SAVEPOINT.
+   */
   async beginOwnGroup(): Promise<void> {
-    const connection = this.#connection!;
-    if (connection.joined) {
-      // Never expected (a bulk session commits the open group when it gets the connection).
-      this.#commit();
-      connection.joined = false;
-    }
     this.#join();
-    connection.ownGroup = true;
   }
 
   async commitTransaction(): Promise<void> {
-    const connection = this.#connection!;
-    // First in its group: its work stays in the group, which commits as any other.
-    if (connection.ownGroup) connection.ownGroup = false;
-    else this.#db!.exec('RELEASE tessera_session');
+    // A bulk session's transaction has no SAVEPOINT: its work stays in its group, which commits as any other.
+    if (!this.#connection!.bulk) this.#db!.exec('RELEASE tessera_session');
   }
 
   async rollbackTransaction(): Promise<void> {
     const connection = this.#connection!;
-    if (connection.ownGroup) {
-      // The group holds this transaction's work alone (no other session ran since it began it).
-      connection.ownGroup = false;
+    if (connection.bulk) {
+      // Its group holds this transaction's work alone (no other session ran since it began it).
       connection.joined = false;
       this.#group = undefined;
       if (this.#db!.inTransaction) this.#db!.exec('ROLLBACK');
@@ -321,8 +313,6 @@ class GroupConnection implements DatabaseConnection {
   wrote = false;
   /** Whether the current session is part of the open group (inside its `BEGIN IMMEDIATE`). */
   joined = false;
-  /** Whether the current session's transaction began the open group, without a SAVEPOINT (`beginOwnGroup`). */
-  ownGroup = false;
   /** Whether the current session is the bulk handle's: a write outside a transaction runs on its own, in autocommit. */
   bulk = false;
 
