@@ -2,8 +2,9 @@
 //   node bench/batches.ts [--mode throughput|fairness|both] [--records N] [--fair-records N] [--cap N]
 // throughput: N records (default 1,000,000) in chunks of 10,000 through POST /cof/v1/batches to a fresh
 //   `tessera serve` with no issuer caps and sandbox latency 0. Reports records/s end to end (first byte
-//   of the first chunk → COMPLETED), records/s of processing alone (the last chunk accepted →
-//   COMPLETED, i.e. after every chunk's JWE is decrypted and stored), the server's CPU time per
+//   of the first chunk → COMPLETED), records/s of processing alone (the records not yet done when
+//   the last chunk was accepted, over the time from then to COMPLETED, i.e. once every chunk's JWE is
+//   decrypted and stored; `doneAtIntake` says how many were done before), the server's CPU time per
 //   record (user + system from /proc: steadier than records/s on a shared machine; records are
 //   processed while later chunks arrive, so most of it is spent before the last chunk), its file I/O
 //   per record after intake (read/write calls and KB from /proc/<pid>/io: WAL, database and
@@ -143,7 +144,7 @@ async function startRun(extraEnv: Record<string, string>): Promise<Run> {
   };
 }
 
-async function postChunk(run: Run, batchId: string, encryptedData: string, last: boolean): Promise<void> {
+async function postChunk(run: Run, batchId: string, encryptedData: string, last: boolean): Promise<BatchStatus> {
   const res = await request(`${run.base}/cof/v1/batches`, {
     method: 'POST',
     headers: { ...run.auth, 'content-type': 'application/json', 'x-correlation-id': `bench-${batchId}` },
@@ -153,6 +154,7 @@ async function postChunk(run: Run, batchId: string, encryptedData: string, last:
   });
   const text = await res.body.text();
   if (res.statusCode !== 202) throw new Error(`chunk refused: ${res.statusCode} ${text}`);
+  return JSON.parse(text) as BatchStatus;
 }
 
 type BatchStatus = BatchView;
@@ -185,11 +187,14 @@ async function throughput(n: number) {
     const c0 = run.cpuMs();
     const t0 = performance.now();
     let next = chunkOf(0);
+    let accepted: BatchStatus | undefined;
     for (let i = 0; i < n; i += CHUNK) {
       const data = await next;
       if (i + CHUNK < n) next = chunkOf(i + CHUNK);
-      await postChunk(run, 'BENCH-1M', data, i + CHUNK >= n);
+      accepted = await postChunk(run, 'BENCH-1M', data, i + CHUNK >= n);
     }
+    // How many records were done when the last chunk was accepted (its 202 carries the batch's status).
+    const doneAtIntake = accepted?.processed ?? 0;
     const t1 = performance.now();
     const c1 = run.cpuMs();
     const io1 = run.io();
@@ -203,7 +208,9 @@ async function throughput(n: number) {
     const errors = run.errors();
     for (const line of errors.slice(0, 3)) log(`server error: ${line}`);
     const endToEnd = n / ((t2 - t0) / 1000);
-    const processing = n / ((t2 - t1) / 1000);
+    // Once every chunk's JWE was decrypted (and its records stored): the records still waiting then,
+    // over the time they took. (All n records over that time flatters it by those done during intake.)
+    const afterIntake = (n - doneAtIntake) / ((t2 - t1) / 1000);
     return {
       records: n,
       succeeded: done.succeeded,
@@ -211,7 +218,8 @@ async function throughput(n: number) {
       endToEndS: +((t2 - t0) / 1000).toFixed(1),
       intakeS: +((t1 - t0) / 1000).toFixed(1),
       recordsPerS: Math.round(endToEnd),
-      recordsPerSAfterIntake: Math.round(processing),
+      doneAtIntake,
+      recordsPerSAfterIntake: Math.round(afterIntake),
       // The server's CPU per record (user + system): steadier than records/s on a shared machine.
       serverCpuUsPerRecord: Math.round(((c2 - c0) * 1000) / n),
       serverCpuUsPerRecordAfterIntake: Math.round(((c2 - c1) * 1000) / n),
@@ -226,7 +234,8 @@ async function throughput(n: number) {
       idleRssMb: Math.round(idleMb),
       serverErrors: errors.length,
       targets: {
-        recordsPerS: endToEnd >= TARGETS.recordsPerS ? 'met' : 'missed',
+        // The issue's target counts once the per-chunk JWE is decrypted: after intake.
+        recordsPerSAfterIntake: afterIntake >= TARGETS.recordsPerS ? 'met' : 'missed',
         rss: peakMb <= TARGETS.rssMb ? 'met' : 'missed',
       },
     };

@@ -21,7 +21,7 @@ if (major < 24) {
 // held hundreds of MB it did not need. `serve` and `worker` restart themselves once, in the same
 // process (execve: same pid, same stdio), with the flags below; a flag the operator already gave
 // (NODE_OPTIONS or the node command line) is left as given. docs/configuration.md.
-const V8_BUDGET = { '--max-old-space-size': '256', '--max-semi-space-size': '16' };
+const V8_BUDGET = { '--max-old-space-size': '256', '--max-semi-space-size': '8' };
 if ((process.argv[2] === 'serve' || process.argv[2] === 'worker') && typeof process.execve === 'function') {
   // V8 reads `--max_old_space_size` as `--max-old-space-size`. After the restart the flags are in execArgv: no loop.
   const given = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`.replaceAll('_', '-');
