@@ -340,10 +340,9 @@ export function createNetworkTokenService(deps: NetworkTokenServiceDeps) {
     async storeBatchTokens(trx: Executor, rows: NetworkTokenRow[]): Promise<{ created: number; foreign: Set<string> }> {
       let created = 0;
       const foreign = new Set<string>();
-      // SQLite: one prepared statement per row (no round trip, one statement text); PostgreSQL: one statement.
-      const inserted = deps.db.engine === 'postgres' ? await insertNetworkTokens(trx, rows) : undefined;
+      const inserted = await insertNetworkTokens(deps.db.engine, trx, rows);
       for (const row of rows) {
-        if (inserted ? inserted.delete(row.id) : await insertNetworkToken(deps.db.engine, trx, row)) created++;
+        if (inserted.delete(row.id)) created++;
         else if (!(await findNetworkToken(trx, row.merchant_id, row.id))) foreign.add(row.id);
       }
       return { created, foreign };

@@ -151,16 +151,21 @@ const finishOne = compiledOnce(
 /**
  * Writes records' results, each only if no one else did (the record is still in flight); erases
  * their cards. Returns the ids this call wrote. SQLite: one prepared UPDATE per record (no round
- * trip, one statement text); PostgreSQL: one UPDATE … FROM (VALUES …) for all of them.
+ * trip, one statement text), all in one hand-over of the connection; PostgreSQL: one UPDATE … FROM
+ * (VALUES …) for all of them.
  */
 export async function finishRecords(db: Executor, engine: Db['engine'], results: RecordResult[], doneAt: number): Promise<Set<string>> {
   const written = new Set<string>();
   if (results.length === 0) return written;
   if (engine === 'sqlite') {
-    for (const r of results) {
-      const out = await finishOne(engine, db, r.status, r.token_id, r.token_status, r.error_code, r.message, doneAt, r.id);
-      if (Number(out.numAffectedRows ?? 0) > 0) written.add(r.id);
-    }
+    const outs = await finishOne.each(
+      engine,
+      db,
+      results.map((r) => [r.status, r.token_id, r.token_status, r.error_code, r.message, doneAt, r.id]),
+    );
+    results.forEach((r, i) => {
+      if (Number(outs[i]!.numAffectedRows ?? 0) > 0) written.add(r.id);
+    });
     return written;
   }
   // A record twice in one call keeps its first result (as the per-record path does).

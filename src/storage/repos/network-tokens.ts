@@ -23,9 +23,18 @@ export async function insertNetworkToken(engine: Engine, db: Executor, row: Netw
   return Number(result.numAffectedRows ?? 0) > 0;
 }
 
-/** Inserts tokens in one statement (a batch's, on PostgreSQL: one round trip); returns the ids inserted (an existing id is left as it is). */
-export async function insertNetworkTokens(db: Executor, rows: NetworkTokenRow[]): Promise<Set<string>> {
+/**
+ * Inserts tokens (a batch's); returns the ids inserted (an existing id is left as it is).
+ * PostgreSQL: one statement (one round trip). SQLite: one prepared INSERT per row (no round trip;
+ * a multi-row statement inside a transaction would copy each page it changes to a statement
+ * journal first), all in one hand-over of the connection.
+ */
+export async function insertNetworkTokens(engine: Engine, db: Executor, rows: NetworkTokenRow[]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
+  if (engine === 'sqlite') {
+    const results = await insertTokenQuery.each(engine, db, rows);
+    return new Set(rows.flatMap((row, i) => (Number(results[i]!.numAffectedRows ?? 0) > 0 ? [row.id] : [])));
+  }
   const out = await db.insertInto('network_tokens').values(rows).onConflict((oc) => oc.column('id').doNothing()).returning('id').execute();
   return new Set(out.map((r) => r.id));
 }
