@@ -45,6 +45,7 @@ import { scenarioOf, withCheckDigit, type Scenario } from './test-cards.ts';
 import { delay, roundTrip } from './latency.ts';
 import { createIssuerMeter, type IssuerMeter } from './issuer-meter.ts';
 import { lookupKey, TokenNumbering } from './token-numbers.ts';
+import { SharedSession } from '../storage/shared-session.ts';
 
 /** The job that tells the token requestor of an issuer-side change (and applies scheduled ones). */
 export const TASK_TSP_EVENT = 'sandbox.tsp.lifecycle_event';
@@ -120,6 +121,11 @@ export class SandboxTsp implements TokenServiceProvider {
   readonly #serials = new Map<NetworkName, { next: number; end: number }>();
   /** A network's next block, while it is being taken: every request that needs it waits for this one. */
   readonly #takingSerials = new Map<NetworkName, Promise<void>>();
+  /**
+   * SQLite: the token INSERTs of one turn of the event loop (a batch's records ask together) share
+   * one session of the connection instead of one each (see `SharedSession`).
+   */
+  readonly #tokenSession: SharedSession | undefined;
 
   constructor(db: Db, opts: SandboxTspOptions) {
     this.#db = db;
@@ -128,6 +134,7 @@ export class SandboxTsp implements TokenServiceProvider {
     this.#parKey = createSecretKey(opts.parKey);
     this.#numbers = new TokenNumbering(this.#key);
     this.meter = createIssuerMeter(db, opts.issuerTps ?? 0);
+    this.#tokenSession = db.engine === 'sqlite' ? new SharedSession(db.relaxed) : undefined;
   }
 
   onLifecycleEvent(listener: (event: TokenLifecycleEvent) => Promise<void>): void {
@@ -155,7 +162,7 @@ export class SandboxTsp implements TokenServiceProvider {
     // A new token is tried first (one statement: most requests are new); a unique key it hits says why not.
     for (let tries = 0; tries < 5; tries++) {
       const row = await this.#newToken(k, req, par, identity, now);
-      if (await insertSandboxToken(this.#db.engine, k, row)) {
+      if (await insertSandboxToken(this.#db.engine, k, row, this.#tokenSession)) {
         if (scenario.kind === 'suspended_later') {
           await enqueueJob(
             k,

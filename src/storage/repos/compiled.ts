@@ -34,6 +34,7 @@ export function compiledOnce<A extends unknown[], R>(build: (db: Executor, ...ar
     return CompiledQuery.raw(sql, slots.map((s) => ('arg' in s ? args[s.arg] : s.value))) as CompiledQuery<R>;
   };
   const run = (engine: Engine, db: Executor, ...args: A): Promise<QueryResult<R>> => db.executeQuery<R>(compiledFor(engine, db, args));
+  run.compile = (engine: Engine, db: Executor, ...args: A): CompiledQuery<R> => compiledFor(engine, db, args);
   run.each = async (engine: Engine, db: Executor, argLists: A[]): Promise<QueryResult<R>[]> => {
     if (argLists.length === 0) return [];
     // One hand-over of the connection for all of them (the executor's, so a transaction's own).
@@ -50,6 +51,8 @@ export function compiledOnce<A extends unknown[], R>(build: (db: Executor, ...ar
 /** A `compiledOnce` query: run with one argument list, or `each` of several in turn. */
 export interface CompiledOnce<A extends unknown[], R> {
   (engine: Engine, db: Executor, ...args: A): Promise<QueryResult<R>>;
+  /** The query with these arguments, to run elsewhere (e.g. a `SharedSession`). */
+  compile(engine: Engine, db: Executor, ...args: A): CompiledQuery<R>;
   /**
    * The query once per argument list, in order, in one hand-over of the connection: a batch's
    * per-row statements (hundreds in a transaction on SQLite) each skip a pass through Kysely's
@@ -71,5 +74,6 @@ export function compiledInsert<Row extends object>(columns: Record<keyof Row, 1>
   const insert = (engine: Engine, db: Executor, row: Row): Promise<QueryResult<unknown>> => query(engine, db, ...valuesOf(row));
   /** One INSERT per row, in order, in one hand-over of the connection (`CompiledOnce.each`). */
   insert.each = (engine: Engine, db: Executor, rows: Row[]): Promise<QueryResult<unknown>[]> => query.each(engine, db, rows.map(valuesOf));
+  insert.compile = (engine: Engine, db: Executor, row: Row): CompiledQuery<unknown> => query.compile(engine, db, ...valuesOf(row));
   return insert;
 }

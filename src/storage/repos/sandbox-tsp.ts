@@ -3,6 +3,7 @@ import type { SandboxCryptogramsTable, SandboxTspTokensTable } from '../schema.t
 import type { Engine } from '../database.ts';
 import { compiledInsert, compiledOnce } from './compiled.ts';
 import type { Executor } from './executor.ts';
+import type { SharedSession } from '../shared-session.ts';
 
 export type SandboxTspTokenRow = SandboxTspTokensTable;
 export type SandboxCryptogramRow = SandboxCryptogramsTable;
@@ -20,9 +21,9 @@ const insertTokenQuery = compiledInsert<SandboxTspTokenRow>(
 const byRequestorKeyQuery = compiledOnce((db: Executor, key: string) => db.selectFrom('sandbox_tsp_tokens').selectAll().where('requestor_key', '=', key));
 const byRequestIdQuery = compiledOnce((db: Executor, requestId: string) => db.selectFrom('sandbox_tsp_tokens').selectAll().where('request_id', '=', requestId));
 
-/** Inserts a token unless a unique key is taken; returns whether this call inserted. */
-export async function insertSandboxToken(engine: Engine, db: Executor, row: SandboxTspTokenRow): Promise<boolean> {
-  const result = await insertTokenQuery(engine, db, row);
+/** Inserts a token unless a unique key is taken; returns whether this call inserted. `session`: the statement runs in it. */
+export async function insertSandboxToken(engine: Engine, db: Executor, row: SandboxTspTokenRow, session?: SharedSession): Promise<boolean> {
+  const result = session ? await session.execute(insertTokenQuery.compile(engine, db, row)) : await insertTokenQuery(engine, db, row);
   return Number(result.numAffectedRows ?? 0) > 0;
 }
 
