@@ -1,4 +1,5 @@
 import type { Executor } from './repos/executor.ts';
+import { TurnQueue } from './turn-queue.ts';
 
 interface Pending<T> {
   row: T;
@@ -16,55 +17,32 @@ interface Pending<T> {
 export class BatchedInserter<T> {
   readonly #db: Executor;
   readonly #insertMany: (db: Executor, rows: T[]) => Promise<void>;
-  readonly #maxBatch: number;
-  #pending: Pending<T>[] = [];
-  #scheduled = false;
-  #flushing = false;
+  readonly #queue: TurnQueue<Pending<T>>;
 
   /** `maxBatch`: rows per statement at most. Default 200. */
   constructor(db: Executor, insertMany: (db: Executor, rows: T[]) => Promise<void>, maxBatch = 200) {
     this.#db = db;
     this.#insertMany = insertMany;
-    this.#maxBatch = maxBatch;
+    this.#queue = new TurnQueue((batch) => this.#write(batch), maxBatch);
   }
 
   insert(row: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ row, resolve, reject });
-      this.#schedule();
-    });
+    return new Promise<void>((resolve, reject) => this.#queue.push({ row, resolve, reject }));
   }
 
-  #schedule(): void {
-    if (this.#scheduled || this.#flushing) return;
-    this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      void this.#flush();
-    });
-  }
-
-  async #flush(): Promise<void> {
-    this.#flushing = true;
+  async #write(batch: Pending<T>[]): Promise<void> {
     try {
-      while (this.#pending.length > 0) {
-        const batch = this.#pending.splice(0, this.#maxBatch);
+      await this.#insertMany(this.#db, batch.map((p) => p.row));
+      for (const p of batch) p.resolve();
+    } catch {
+      for (const p of batch) {
         try {
-          await this.#insertMany(this.#db, batch.map((p) => p.row));
-          for (const p of batch) p.resolve();
-        } catch {
-          for (const p of batch) {
-            try {
-              await this.#insertMany(this.#db, [p.row]);
-              p.resolve();
-            } catch (err) {
-              p.reject(err);
-            }
-          }
+          await this.#insertMany(this.#db, [p.row]);
+          p.resolve();
+        } catch (err) {
+          p.reject(err);
         }
       }
-    } finally {
-      this.#flushing = false;
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { CompiledQuery, QueryExecutor, QueryResult } from 'kysely';
+import { TurnQueue } from './turn-queue.ts';
 
 /** What a session is taken from: a Kysely handle (not a transaction: its statements stand alone). */
 type SessionSource = { getExecutor(): Pick<QueryExecutor, 'provideConnection'> };
@@ -21,62 +22,39 @@ interface Waiting {
  */
 export class SharedSession {
   readonly #db: SessionSource;
-  readonly #max: number;
-  #waiting: Waiting[] = [];
-  #scheduled = false;
-  #running = false;
+  readonly #queue: TurnQueue<Waiting>;
 
   /** `max`: statements a session runs at most. */
   constructor(db: SessionSource, max = 256) {
     this.#db = db;
-    this.#max = max;
+    this.#queue = new TurnQueue((batch) => this.#run(batch), max);
   }
 
   execute<R>(query: CompiledQuery<R>): Promise<QueryResult<R>> {
-    return new Promise<QueryResult<R>>((resolve, reject) => {
-      this.#waiting.push({ query, resolve: resolve as (result: QueryResult<unknown>) => void, reject });
-      this.#schedule();
-    });
+    return new Promise<QueryResult<R>>((resolve, reject) => this.#queue.push({ query, resolve: resolve as (result: QueryResult<unknown>) => void, reject }));
   }
 
-  #schedule(): void {
-    if (this.#scheduled || this.#running) return;
-    this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      void this.#run();
-    });
-  }
-
-  async #run(): Promise<void> {
-    this.#running = true;
+  async #run(batch: Waiting[]): Promise<void> {
+    const outcomes: ({ ok: true; result: QueryResult<unknown> } | { ok: false; err: unknown })[] = [];
     try {
-      while (this.#waiting.length > 0) {
-        const batch = this.#waiting.splice(0, this.#max);
-        const outcomes: ({ ok: true; result: QueryResult<unknown> } | { ok: false; err: unknown })[] = [];
-        try {
-          await this.#db.getExecutor().provideConnection(async (connection) => {
-            for (const w of batch) {
-              try {
-                outcomes.push({ ok: true, result: await connection.executeQuery(w.query) });
-              } catch (err) {
-                outcomes.push({ ok: false, err });
-              }
-            }
-          });
-        } catch (err) {
-          // The session itself failed (e.g. its commit): none of its statements is known to be stored.
-          for (const w of batch) w.reject(err);
-          continue;
+      await this.#db.getExecutor().provideConnection(async (connection) => {
+        for (const w of batch) {
+          try {
+            outcomes.push({ ok: true, result: await connection.executeQuery(w.query) });
+          } catch (err) {
+            outcomes.push({ ok: false, err });
+          }
         }
-        batch.forEach((w, i) => {
-          const o = outcomes[i]!;
-          if (o.ok) w.resolve(o.result);
-          else w.reject(o.err);
-        });
-      }
-    } finally {
-      this.#running = false;
+      });
+    } catch (err) {
+      // The session itself failed (e.g. its commit): none of its statements is known to be stored.
+      for (const w of batch) w.reject(err);
+      return;
     }
+    batch.forEach((w, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) w.resolve(o.result);
+      else w.reject(o.err);
+    });
   }
 }
