@@ -1,35 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
-import { CompiledQuery, Kysely, sql, type QueryExecutor } from 'kysely';
-import { nodeSqliteDialect } from '../src/storage/node-sqlite-dialect.ts';
+import { CompiledQuery, Kysely, type QueryExecutor } from 'kysely';
 import { SharedSession } from '../src/storage/shared-session.ts';
+import { openSqliteFile, type Schema } from './support/sqlite-file.ts';
 
-interface Schema {
-  t: { id: number; v: string };
-}
-
-/** A Kysely on a fresh SQLite file (group commit), and a second connection that sees only what is committed. */
+/** A fresh file (see `openSqliteFile`); `committed` gives a row's value as another connection sees it. */
 async function open() {
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-shared-'));
-  const path = join(dir, 'x.db');
-  const db = new Kysely<Schema>({ dialect: nodeSqliteDialect(path) });
-  await sql`create table t (id integer primary key, v text not null)`.execute(db);
-  const other = new DatabaseSync(path);
-  other.exec('PRAGMA busy_timeout = 5000');
-  const committed = (id: number) => (other.prepare('select v from t where id = ?').get(id) as { v: string } | undefined)?.v;
-  return {
-    db,
-    committed,
-    async close() {
-      other.close();
-      await db.destroy();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const s = await openSqliteFile();
+  return { db: s.db, committed: (id: number) => s.committed(id)?.v, close: s.close };
 }
 
 const insert = (id: number, v: string | null) => CompiledQuery.raw('insert into t (id, v) values (?, ?)', [id, v]);

@@ -1,40 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { Kysely, sql } from 'kysely';
-import { nodeSqliteDialect } from '../src/storage/node-sqlite-dialect.ts';
-
-interface Schema {
-  t: { id: number; v: string };
-}
-
-/** A Kysely on a fresh file, and a second, independent connection that sees only what is committed. */
-async function open() {
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-group-'));
-  const path = join(dir, 'x.db');
-  const dialect = nodeSqliteDialect(path);
-  const db = new Kysely<Schema>({ dialect });
-  // The bulk handle (Db.bulk): the same connection, its transactions each in a group of their own.
-  const bulk = new Kysely<Schema>({ dialect: dialect.bulk() });
-  await sql`create table t (id integer primary key, v text not null)`.execute(db);
-  const other = new DatabaseSync(path);
-  other.exec('PRAGMA busy_timeout = 5000');
-  const committed = (id: number) => other.prepare('select v from t where id = ?').get(id) as { v: string } | undefined;
-  return {
-    db,
-    bulk,
-    committed,
-    async close() {
-      other.close();
-      await bulk.destroy();
-      await db.destroy();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+import { sql } from 'kysely';
+import { openSqliteFile as open } from './support/sqlite-file.ts';
 
 describe('SQLite group commit (embedded default)', () => {
   it('acknowledges a write only once it is committed: another connection sees every row the moment its insert resolves', async () => {

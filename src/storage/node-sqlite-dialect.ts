@@ -213,15 +213,9 @@ class GroupCommitDriver implements Driver {
 
   async beginTransaction(): Promise<void> {
     this.#join();
-    this.#db!.exec('SAVEPOINT tessera_session');
-  }
-
-  /**
-   * Begins a bulk session's transaction: the first of a new group (the session joined none: it
-   * committed the open one when it got the connection), without a SAVEPOINT.
-   */
-  async beginOwnGroup(): Promise<void> {
-    this.#join();
+    // A bulk session's transaction is the first of a new group (it committed the open one when it
+    // got the connection): no SAVEPOINT, its rollback is the group's.
+    if (!this.#connection!.bulk) this.#db!.exec('SAVEPOINT tessera_session');
   }
 
   async commitTransaction(): Promise<void> {
@@ -430,7 +424,7 @@ class BulkDriver implements Driver {
   }
 
   beginTransaction(): Promise<void> {
-    return this.#driver.beginOwnGroup();
+    return this.#driver.beginTransaction();
   }
 
   commitTransaction(): Promise<void> {
